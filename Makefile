@@ -1,0 +1,55 @@
+# mer-etl: `make demo` runs the pipeline on a generated corpus; `make test` runs the tests.
+# Both install what they need first (system packages via apt-get, Python packages into .venv).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_TOOLS := ffmpeg espeak-ng sox
+
+ROOT ?=
+OUT  ?= out
+EXTRACTORS ?= egemaps
+NUM_CPUS ?=
+CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
+
+.PHONY: install system-deps demo test lint ravdess clean
+
+install: $(STAMP)
+
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt Makefile | system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+	# CPU torch from local disk first, so nothing later can pull the CUDA build.
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
+	# insightface only for its real face photos (the demo corpus); --no-deps because it
+	# requires the GUI build of OpenCV, which collides with the headless one.
+	$(PIP) --no-deps insightface
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/mer-etl demo $(CPU_FLAG)
+
+test: $(STAMP)
+	$(BIN)/ruff check etl extractors schemas jobs tests
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check etl extractors schemas jobs tests
+
+ravdess: $(STAMP)
+	@test -n "$(ROOT)" || { echo "usage: make ravdess ROOT=/data/RAVDESS [OUT=out]"; exit 2; }
+	$(BIN)/mer-etl run ravdess --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
+
+clean:
+	rm -rf demo out .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""mer-etl engine: decode, plan, run on Ray, write, version and read back datasets."""

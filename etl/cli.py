@@ -1,0 +1,159 @@
+"""The `mer-etl` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import jobs
+from etl.decode import DecodeError
+from etl.store import resolve_dataset, verify
+from etl.summary import print_summary
+from schemas import SchemaMismatchError, UnknownLabelError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn emotion-recognition corpora into versioned feature shards.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def run(
+    corpus: Annotated[str, typer.Argument(help="corpus adapter name (see `mer-etl corpora`)")],
+    root: Annotated[str, typer.Option(help="corpus root in its native layout (fsspec URI)")],
+    out: Annotated[str, typer.Option(help="output root; the dataset lands in OUT/NAME/VERSION")],
+    name: Annotated[str | None, typer.Option(help="dataset name (default: the corpus)")] = None,
+    extractors: Annotated[str, typer.Option(help="comma-separated extractors")] = "egemaps",
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs for local Ray")] = None,
+    ray_address: Annotated[str | None, typer.Option(
+        envvar="RAY_ADDRESS", help="existing Ray cluster (auto, ray://host:10001)")] = None,
+    shard_size: Annotated[int, typer.Option(help="utterances per shard")] = 256,
+) -> None:
+    """Process a corpus end to end: manifest, extractors on Ray, Parquet + WebDataset shards."""
+    from etl.pipeline import RunConfig
+    from etl.pipeline import run as run_pipeline
+
+    cfg = RunConfig(corpora=[corpus], roots=[root], out=out, name=name,
+                    extractors=_split(extractors), device=device, num_cpus=num_cpus,
+                    ray_address=ray_address, shard_size=shard_size)
+    result = run_pipeline(cfg)
+    store = resolve_dataset(result.path)
+    if result.up_to_date:
+        console.print(f"[green]up to date[/]: version {result.version} already at {result.path}; "
+                      "nothing written")
+    print_summary(store, result.card, console)
+    console.print(f"dataset: {result.path}  ({result.seconds:.1f} s)")
+
+
+@app.command()
+def corpora() -> None:
+    """List the corpus adapters and the native layout each expects."""
+    table = Table("corpus", "title", "expected layout")
+    for adapter in sorted(jobs.ADAPTERS.values(), key=lambda a: a.name):
+        table.add_row(adapter.name, adapter.title, adapter.layout)
+    console.print(table)
+
+
+@app.command()
+def manifest(
+    corpus: Annotated[str, typer.Argument(help="corpus adapter name")],
+    root: Annotated[str, typer.Option(help="corpus root in its native layout")],
+    out: Annotated[str, typer.Option(help="directory for utterances.parquet")],
+) -> None:
+    """Write only the uniform manifest (utterances.parquet) and report unusable files."""
+    from etl.store import UTTERANCES, Store
+
+    m = jobs.build_manifest(corpus, root)
+    store = Store(out)
+    store.write_table(UTTERANCES, m.table)
+    if m.problems.num_rows:
+        store.write_table("manifest_problems.parquet", m.problems)
+        for p in m.problems.to_pylist():
+            err.print(f"[yellow]skipped[/] {p['path']}: {p['message']}", highlight=False)
+    console.print(f"{m.table.num_rows} utterances -> {store.uri}/{UTTERANCES}"
+                  f" ({m.problems.num_rows} unusable file(s))")
+
+
+@app.command()
+def inspect(
+    path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the card as JSON")] = False,
+) -> None:
+    """Print a dataset's card."""
+    store = resolve_dataset(path)
+    card = store.read_card()
+    if as_json:
+        sys.stdout.write(json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        return
+    print_summary(store, card, console)
+    for name, ex in card["extractors"].items():
+        console.print(f"extractor {name} v{ex['version']}: config {ex['config']}, "
+                      f"models {ex['models']}")
+    console.print(f"created {card['created']} by mer-etl {card['code']}")
+
+
+@app.command(name="verify")
+def verify_cmd(
+    path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
+) -> None:
+    """Re-hash every file against the card; exit 1 on any mismatch."""
+    store = resolve_dataset(path)
+    problems = verify(store)
+    for line in problems:
+        err.print(f"[red]{line}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]ok[/]: {len(store.read_card()['files'])} files match {store.uri}")
+
+
+@app.command()
+def demo(
+    corpus_dir: Annotated[Path, typer.Option(help="where the demo corpus is generated")] = Path(
+        "demo/RAVDESS"),
+    out: Annotated[str, typer.Option(help="output root")] = "demo/out",
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs for local Ray")] = None,
+) -> None:
+    """Generate the demo corpus (RAVDESS layout) and run the full pipeline on it."""
+    from etl.demo import generate
+
+    files = generate(corpus_dir)
+    console.print(f"demo corpus: {len(files)} files under {corpus_dir}")
+    run("ravdess", root=str(corpus_dir), out=out, name="demo", extractors="egemaps",
+        device="cpu", num_cpus=num_cpus, ray_address=None, shard_size=8)
+
+
+KNOWN_ERRORS = (jobs.CorpusError, FileNotFoundError, DecodeError, UnknownLabelError,
+                SchemaMismatchError, ValueError, KeyError, RuntimeError)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    try:
+        # Without standalone mode click returns a typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except KNOWN_ERRORS as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,142 @@
+"""The output layout on any fsspec filesystem, atomic writes, and the dataset card.
+
+OUT/<name>/<version>/
+  dataset.json                      the card: version, provenance, counts, sha256 of every file
+  utterances.parquet                manifest + labels (schemas.MANIFEST_SCHEMA)
+  errors.parquet                    what failed and why (schemas.ERROR_SCHEMA)
+  features/<extractor>/part-NNNNNN.parquet   one part per shard, keyed by utt_id
+  shards/shard-NNNNNN.tar           WebDataset samples, __key__ = utt_id
+  _parts/                           per-shard completion markers while a run is unfinished
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import uuid
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec import AbstractFileSystem
+
+CARD = "dataset.json"
+UTTERANCES = "utterances.parquet"
+ERRORS = "errors.parquet"
+PARTS = "_parts"
+
+
+def feature_part(extractor: str, shard: int) -> str:
+    return f"features/{extractor}/part-{shard:06d}.parquet"
+
+
+def shard_tar(shard: int) -> str:
+    return f"shards/shard-{shard:06d}.tar"
+
+
+def shard_marker(shard: int) -> str:
+    """Written last for a shard: its presence means every file of the shard is complete."""
+    return f"{PARTS}/errors-{shard:06d}.parquet"
+
+
+class Store:
+    """One dataset version directory, addressed through fsspec."""
+
+    def __init__(self, root: str) -> None:
+        self.fs: AbstractFileSystem
+        self.fs, path = fsspec.core.url_to_fs(root)
+        self.path = path.rstrip("/")
+        self.uri = root.rstrip("/")
+
+    def full(self, rel: str) -> str:
+        return f"{self.path}/{rel}"
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.full(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write to a temporary name, then rename: a reader never sees a partial file."""
+        dest = self.full(rel)
+        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+        tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+        with self.fs.open(tmp, "wb") as fh:
+            fh.write(data)
+        self.fs.mv(tmp, dest)
+
+    def write_table(self, rel: str, table: pa.Table) -> None:
+        buf = io.BytesIO()
+        pq.write_table(table, buf, compression="zstd")
+        self.write_bytes(rel, buf.getvalue())
+
+    def read_table(self, rel: str) -> pa.Table:
+        with self.fs.open(self.full(rel), "rb") as fh:
+            return pq.read_table(fh)
+
+    def sha256(self, rel: str) -> tuple[str, int]:
+        digest, size = hashlib.sha256(), 0
+        with self.fs.open(self.full(rel), "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+                size += len(block)
+        return digest.hexdigest(), size
+
+    def files(self) -> list[str]:
+        """Every data file, relative, sorted; the card itself and work files are not listed."""
+        found = self.fs.find(self.path)
+        rels = [p[len(self.path) + 1 :] for p in found]
+        return sorted(
+            r for r in rels if r != CARD and not r.startswith(PARTS) and ".tmp-" not in r
+        )
+
+    def read_card(self) -> dict[str, Any]:
+        with self.fs.open(self.full(CARD), "rb") as fh:
+            return json.load(fh)
+
+    def write_card(self, card: dict[str, Any]) -> None:
+        data = json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+        self.write_bytes(CARD, data)
+
+    def remove_parts(self) -> None:
+        if self.exists(PARTS):
+            self.fs.rm(self.full(PARTS), recursive=True)
+
+
+def resolve_dataset(path: str) -> Store:
+    """A version directory, or a dataset directory whose newest complete version is taken."""
+    store = Store(path)
+    if store.exists(CARD):
+        return store
+    fs, base = store.fs, store.path
+    if not fs.exists(base):
+        raise FileNotFoundError(f"{path}: no such dataset or version directory")
+    versions = []
+    for sub in fs.ls(base, detail=False):
+        candidate = Store(fs.unstrip_protocol(sub) if "://" in path else sub)
+        if candidate.exists(CARD):
+            versions.append((candidate.read_card().get("created", ""), candidate))
+    if not versions:
+        raise FileNotFoundError(f"{path}: no {CARD} here or in any version directory below")
+    return max(versions, key=lambda v: v[0])[1]
+
+
+def verify(store: Store) -> list[str]:
+    """Re-hash every file against the card; return one line per problem (empty: all good)."""
+    card = store.read_card()
+    problems = []
+    listed = card.get("files", {})
+    for rel, expected in sorted(listed.items()):
+        if not store.exists(rel):
+            problems.append(f"missing: {rel}")
+            continue
+        digest, size = store.sha256(rel)
+        if digest != expected["sha256"] or size != expected["bytes"]:
+            problems.append(
+                f"changed: {rel} (sha256 {digest[:12]}…, {size} bytes; card says "
+                f"{expected['sha256'][:12]}…, {expected['bytes']} bytes)"
+            )
+    for rel in store.files():
+        if rel not in listed:
+            problems.append(f"not in the card: {rel}")
+    return problems

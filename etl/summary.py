@@ -1,0 +1,63 @@
+"""Human-readable summaries of a dataset version (rich tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from etl.store import UTTERANCES, Store
+
+
+def label_table(store: Store) -> Table:
+    """Utterances per split x canonical label (per corpus when there are several)."""
+    with store.fs.open(store.full(UTTERANCES), "rb") as fh:
+        df = pl.read_parquet(fh, columns=["corpus", "split", "label"])
+    df = df.with_columns(pl.col("label").fill_null("(none)"))
+    counts = df.group_by(["corpus", "label", "split"]).len().sort(["corpus", "label", "split"])
+    splits = sorted(df["split"].unique().to_list())
+    table = Table(title="utterances per canonical label and split")
+    table.add_column("corpus")
+    table.add_column("label")
+    for s in splits:
+        table.add_column(s, justify="right")
+    table.add_column("total", justify="right")
+    wide = counts.pivot(on="split", index=["corpus", "label"], values="len").fill_null(0)
+    for row in wide.iter_rows(named=True):
+        values = [int(row.get(s, 0) or 0) for s in splits]
+        table.add_row(row["corpus"], row["label"], *map(str, values), str(sum(values)))
+    return table
+
+
+def timing_table(card: dict[str, Any]) -> Table:
+    run = card.get("run", {})
+    audio_s = run.get("audio_seconds") or 0.0
+    table = Table(title=f"stage timings ({audio_s:.1f} s of audio processed in this run)")
+    table.add_column("stage")
+    table.add_column("busy seconds", justify="right")
+    table.add_column("x real time per worker", justify="right")
+    table.add_column("failed", justify="right")
+    errors = card.get("counts", {}).get("errors_by_stage", {})
+    for stage, secs in run.get("stage_seconds", {}).items():
+        xrt = f"{audio_s / secs:.1f}" if secs else "-"
+        table.add_row(stage, f"{secs:.2f}", xrt, str(errors.get(stage, 0)))
+    return table
+
+
+def print_summary(store: Store, card: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    counts = card["counts"]
+    console.print(
+        f"[bold]{card['name']}[/] version [bold]{card['version']}[/] at {store.uri}\n"
+        f"{counts['utterances']} utterances in {counts['shards']} shard(s), "
+        f"{counts['errors']} error(s); label schema {card['label_schema']['version']}; "
+        f"extractors: {', '.join(card['extractors']) or 'none'}"
+    )
+    console.print(label_table(store))
+    if card.get("run", {}).get("stage_seconds"):
+        console.print(timing_table(card))
+    if counts["errors"]:
+        console.print(f"[yellow]{counts['errors']} error(s) by stage: "
+                      f"{counts['errors_by_stage']}; see {store.uri}/errors.parquet")

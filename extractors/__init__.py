@@ -1,0 +1,23 @@
+"""Extractors, one module each, behind the interface in `extractors.base`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extractors.base import Extractor, Resources
+from extractors.egemaps import EgemapsExtractor
+
+REGISTRY: dict[str, type[Extractor]] = {cls.name: cls for cls in (EgemapsExtractor,)}
+
+
+def build(name: str, device: str = "cpu", **config: Any) -> Extractor:
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown extractor {name!r}; known: {', '.join(sorted(REGISTRY))}"
+        ) from None
+    return cls(device=device, **config)
+
+
+__all__ = ["REGISTRY", "Extractor", "Resources", "build"]

@@ -1,0 +1,83 @@
+"""The one interface every extractor implements.
+
+An extractor declares what it is (name, version, config, model checksums), what it needs
+(resources, modality) and what it produces (an Arrow schema keyed by utt_id, and the arrays that
+go into a WebDataset sample). The engine decides placement: it builds the extractor once per
+Ray actor, calls `setup()` once, then `extract()` per utterance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Resources:
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    memory_mb: int | None = None  # peak per actor, for Ray's scheduler
+
+
+class Extractor(ABC):
+    name: ClassVar[str]
+    version: ClassVar[str]  # bump when outputs change for the same input and config
+    modality: ClassVar[str] = "audio"  # which decoded stream `extract` receives
+    default_config: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, device: str = "cpu", **config: Any) -> None:
+        unknown = set(config) - set(self.default_config)
+        if unknown:
+            raise ValueError(
+                f"{self.name}: unknown config keys {sorted(unknown)}; "
+                f"known: {sorted(self.default_config)}"
+            )
+        self.device = device
+        self.config = {**self.default_config, **config}
+
+    def resources(self) -> Resources:
+        return Resources(num_gpus=1.0 if self.device.startswith("cuda") else 0.0)
+
+    def model_files(self) -> list[Path]:
+        """Files whose bytes determine the outputs (weights, configs); hashed into the version."""
+        return []
+
+    def model_checksums(self) -> dict[str, str]:
+        out = {}
+        for path in sorted(self.model_files()):
+            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return out
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything about this extractor that the dataset version depends on."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "config": self.config,
+            "models": self.model_checksums(),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Extra facts for the dataset card (feature names, frame rates); not hashed."""
+        return {}
+
+    def setup(self) -> None:  # noqa: B027 - optional hook: load models once per actor
+        """Load models; called once per worker before the first `extract`."""
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """Arrow schema of this extractor's feature table; the first field is utt_id."""
+
+    @abstractmethod
+    def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """One utterance's features as named arrays (these become the sample's .npy files)."""
+
+    @abstractmethod
+    def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The feature-table row (without utt_id) for the arrays `extract` returned."""

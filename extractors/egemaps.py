@@ -1,0 +1,93 @@
+"""eGeMAPS via openSMILE: 88 functionals per utterance plus the 25 low-level descriptors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import opensmile
+import pyarrow as pa
+
+from extractors.base import Extractor, Resources
+
+FEATURE_SETS = {
+    "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
+    "ComParE_2016": opensmile.FeatureSet.ComParE_2016,
+}
+LLD_HOP_S = 0.01  # openSMILE's LLD frame step for these configs
+LLD_WINDOW_S = 0.02
+
+
+class EgemapsExtractor(Extractor):
+    name = "egemaps"
+    version = "1"
+    default_config: ClassVar[dict[str, Any]] = {"feature_set": "eGeMAPSv02", "lld": True}
+
+    def __init__(self, device: str = "cpu", **config: Any) -> None:
+        super().__init__(device, **config)
+        if self.config["feature_set"] not in FEATURE_SETS:
+            raise ValueError(
+                f"egemaps: unknown feature_set {self.config['feature_set']!r}; "
+                f"known: {sorted(FEATURE_SETS)}"
+            )
+        self._functionals = self._smile(opensmile.FeatureLevel.Functionals)
+        self._lld = self._smile(opensmile.FeatureLevel.LowLevelDescriptors)
+
+    def _smile(self, level: opensmile.FeatureLevel) -> opensmile.Smile:
+        return opensmile.Smile(feature_set=FEATURE_SETS[self.config["feature_set"]],
+                               feature_level=level)
+
+    def resources(self) -> Resources:
+        return Resources(num_cpus=1.0)  # openSMILE is single-threaded CPU code on any device
+
+    def model_files(self) -> list[Path]:
+        # The config and every shared include it pulls in determine the features.
+        root = Path(self._functionals.config_path).parents[2]
+        conf = Path(self._functionals.config_path)
+        return sorted({*conf.parent.glob("*.conf"), *(root / "shared").glob("*.conf")})
+
+    def model_checksums(self) -> dict[str, str]:
+        sums = super().model_checksums()
+        return {"opensmile": opensmile.__version__, **sums}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "functionals": list(self._functionals.feature_names),
+            "lld": list(self._lld.feature_names) if self.config["lld"] else [],
+            "lld_hop_s": LLD_HOP_S,
+            "lld_window_s": LLD_WINDOW_S,
+        }
+
+    def schema(self) -> pa.Schema:
+        fields = [pa.field("utt_id", pa.string(), nullable=False)]
+        fields += [pa.field(n, pa.float32()) for n in self._functionals.feature_names]
+        if self.config["lld"]:
+            # Frame-level descriptors and each frame's start in seconds from the utterance start.
+            fields += [
+                pa.field("lld", pa.list_(pa.list_(pa.float32()))),
+                pa.field("lld_times", pa.list_(pa.float32())),
+            ]
+        return pa.schema(fields)
+
+    def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        out = {
+            "functionals": self._functionals.process_signal(signal, sample_rate)
+            .to_numpy(dtype=np.float32)
+            .reshape(-1)
+        }
+        if self.config["lld"]:
+            frames = self._lld.process_signal(signal, sample_rate)
+            starts = frames.index.get_level_values("start").total_seconds()
+            out["lld"] = frames.to_numpy(dtype=np.float32)
+            out["lld_times"] = np.asarray(starts, dtype=np.float32)
+        return out
+
+    def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        row: dict[str, Any] = dict(
+            zip(self._functionals.feature_names, arrays["functionals"].tolist(), strict=True)
+        )
+        if self.config["lld"]:
+            row["lld"] = arrays["lld"].tolist()
+            row["lld_times"] = arrays["lld_times"].tolist()
+        return row

@@ -1,0 +1,19 @@
+"""Data contracts: Arrow schemas of every table mer-etl writes, and the uniform label schema."""
+
+from schemas.labels import LabelSchema, UnknownLabelError, load_label_schema
+from schemas.tables import (
+    ERROR_SCHEMA,
+    MANIFEST_SCHEMA,
+    SchemaMismatchError,
+    validate_table,
+)
+
+__all__ = [
+    "ERROR_SCHEMA",
+    "MANIFEST_SCHEMA",
+    "LabelSchema",
+    "SchemaMismatchError",
+    "UnknownLabelError",
+    "load_label_schema",
+    "validate_table",
+]

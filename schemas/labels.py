@@ -1,0 +1,124 @@
+"""The uniform label schema: canonical taxonomy, label views and per-corpus label maps.
+
+All decisions live in `schemas/labels/v<N>.toml`; this module only loads, checks and applies
+them, so a reviewer reads one data file to know how every native label is mapped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+DEFAULT_VERSION = "v1"
+
+
+class UnknownLabelError(ValueError):
+    """A native label code that the corpus's label map does not define."""
+
+
+@dataclass(frozen=True)
+class MappedLabel:
+    native: str
+    native_name: str
+    canonical: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    version: str
+    classes: tuple[str, ...]
+    statuses: tuple[str, ...]
+    views: dict[str, dict[str, str]]  # view -> canonical -> view label
+    corpora: dict[str, dict[str, Any]]
+    sha256: str
+
+    def corpus(self, corpus: str) -> dict[str, Any]:
+        try:
+            return self.corpora[corpus]
+        except KeyError:
+            raise KeyError(
+                f"label schema {self.version} has no corpus {corpus!r}; "
+                f"known: {', '.join(sorted(self.corpora))}"
+            ) from None
+
+    def map_label(self, corpus: str, code: str, table: str = "labels") -> MappedLabel:
+        """Map one native code to the canonical class (or a status such as no_agreement)."""
+        entries = self.corpus(corpus).get(table, {})
+        entry = entries.get(code)
+        if entry is None:
+            valid = ", ".join(sorted(entries))
+            raise UnknownLabelError(
+                f"{corpus}: unknown {table[:-1]} code {code!r}; valid codes: {valid}"
+            )
+        return MappedLabel(
+            native=code,
+            native_name=entry["native"],
+            canonical=entry.get("canonical"),
+            status=entry.get("status", "labeled"),
+        )
+
+    def view(self, name: str, canonical: str | None) -> str | None:
+        """The label of `canonical` in a named view; null when the view does not cover it."""
+        try:
+            table = self.views[name]
+        except KeyError:
+            raise KeyError(f"unknown label view {name!r}; known: {', '.join(self.views)}") from None
+        return None if canonical is None else table.get(canonical)
+
+    def dimension_range(self, corpus: str, dim: str) -> tuple[float, float]:
+        lo, hi = self.corpus(corpus)["dimensions"][dim]
+        return float(lo), float(hi)
+
+
+def rescale(value: float | None, lo: float, hi: float) -> float | None:
+    """Linear map of [lo, hi] onto [-1, 1]; None stays None (missing is null, not a sentinel)."""
+    if value is None:
+        return None
+    return 2.0 * (float(value) - lo) / (hi - lo) - 1.0
+
+
+def _check(raw: dict[str, Any], name: str) -> None:
+    classes = set(raw["taxonomy"]["classes"])
+    statuses = set(raw["taxonomy"]["statuses"])
+    for view, groups in raw.get("views", {}).items():
+        for label, members in groups.items():
+            bad = set(members) - classes
+            if bad:
+                raise ValueError(f"{name}: view {view}.{label} names unknown classes {sorted(bad)}")
+    for corpus, spec in raw.get("corpora", {}).items():
+        for table in ("labels", "votes"):
+            for code, entry in spec.get(table, {}).items():
+                where = f"{name}: corpora.{corpus}.{table}.{code}"
+                canonical, status = entry.get("canonical"), entry.get("status", "labeled")
+                if status not in statuses:
+                    raise ValueError(f"{where}: unknown status {status!r}")
+                if canonical is None and status == "labeled":
+                    raise ValueError(f"{where}: a labeled entry needs a canonical class")
+                if canonical is not None and canonical not in classes:
+                    raise ValueError(f"{where}: {canonical!r} is not a canonical class")
+
+
+@cache
+def load_label_schema(version: str = DEFAULT_VERSION) -> LabelSchema:
+    """Load and check a label schema version shipped in `schemas/labels/`."""
+    name = f"{version}.toml"
+    data = resources.files("schemas").joinpath("labels", name).read_bytes()
+    raw = tomllib.loads(data.decode("utf-8"))
+    _check(raw, name)
+    views = {
+        view: {member: label for label, members in groups.items() for member in members}
+        for view, groups in raw.get("views", {}).items()
+    }
+    return LabelSchema(
+        version=raw["schema_version"],
+        classes=tuple(raw["taxonomy"]["classes"]),
+        statuses=tuple(raw["taxonomy"]["statuses"]),
+        views=views,
+        corpora=raw["corpora"],
+        sha256=hashlib.sha256(data).hexdigest(),
+    )

@@ -1,0 +1,82 @@
+"""Arrow schemas of the tables mer-etl writes. Every writer validates against these."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SOFT_LABEL_TYPE = pa.list_(pa.struct([("label", pa.string()), ("p", pa.float32())]))
+
+# One row per utterance: where its media is, who speaks, and its labels in the uniform schema.
+MANIFEST_SCHEMA = pa.schema(
+    [
+        pa.field("utt_id", pa.string(), nullable=False),  # "<corpus>_<native id>", stable
+        pa.field("corpus", pa.string(), nullable=False),
+        pa.field("speaker", pa.string()),  # corpus-prefixed, so ids never collide
+        pa.field("gender", pa.string()),  # "female" | "male" | null
+        pa.field("language", pa.string()),  # ISO 639-1
+        pa.field("split", pa.string()),  # "train" | "validation" | "test" | corpus-defined
+        pa.field("audio_uri", pa.string()),  # fsspec URI of the media that carries the audio
+        pa.field("audio_sha256", pa.string()),
+        pa.field("video_uri", pa.string()),
+        pa.field("video_sha256", pa.string()),
+        pa.field("start", pa.float64()),  # seconds within the media; null = from the start
+        pa.field("end", pa.float64()),  # seconds within the media; null = to the end
+        pa.field("transcript", pa.string()),  # as shipped by the corpus
+        pa.field("label_native", pa.string()),  # the corpus's own code
+        pa.field("label_native_name", pa.string()),
+        pa.field("label", pa.string()),  # canonical class, null when there is none
+        pa.field("label_status", pa.string(), nullable=False),  # labeled|no_agreement|unlabeled
+        pa.field("intensity_native", pa.string()),
+        pa.field("valence", pa.float32()),  # [-1, 1]
+        pa.field("arousal", pa.float32()),
+        pa.field("dominance", pa.float32()),
+        pa.field("valence_native", pa.float32()),
+        pa.field("arousal_native", pa.float32()),
+        pa.field("dominance_native", pa.float32()),
+        pa.field("vad_native_min", pa.float32()),
+        pa.field("vad_native_max", pa.float32()),
+        pa.field("sentiment", pa.float32()),  # [-1, 1], its own field, never valence
+        pa.field("sentiment_native", pa.string()),
+        pa.field("soft_label", SOFT_LABEL_TYPE),  # distribution over canonical classes
+        pa.field("meta", pa.string()),  # JSON object of corpus-specific fields
+    ]
+)
+
+# What failed, where, and why. utt_id is null for problems found before an utterance exists
+# (a foreign file in the corpus tree, an unreadable directory).
+ERROR_SCHEMA = pa.schema(
+    [
+        pa.field("corpus", pa.string()),
+        pa.field("utt_id", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("stage", pa.string(), nullable=False),  # manifest | decode | <extractor name>
+        pa.field("error_type", pa.string(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),
+    ]
+)
+
+
+class SchemaMismatchError(ValueError):
+    """A table about to be written does not match its declared schema."""
+
+
+def validate_table(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
+    """Return `table` cast to `schema`, or raise naming the offending columns.
+
+    Extra or missing columns are errors; so are nulls in non-nullable fields.
+    """
+    names, expected = set(table.column_names), set(schema.names)
+    if names != expected:
+        raise SchemaMismatchError(
+            f"{what}: columns differ from the schema; "
+            f"missing {sorted(expected - names)}, unexpected {sorted(names - expected)}"
+        )
+    table = table.select(schema.names)
+    try:
+        table = table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise SchemaMismatchError(f"{what}: cannot cast to the schema: {exc}") from exc
+    for field in schema:
+        if not field.nullable and table.column(field.name).null_count:
+            raise SchemaMismatchError(f"{what}: column {field.name!r} must not contain nulls")
+    return table
