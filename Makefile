@@ -15,7 +15,9 @@ EXTRACTORS ?= egemaps
 NUM_CPUS ?=
 CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
-.PHONY: install system-deps demo test lint ravdess clean
+CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
+
+.PHONY: install system-deps demo test lint clean $(CORPORA)
 
 install: $(STAMP)
 
@@ -47,9 +49,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check etl extractors schemas jobs tests
 
-ravdess: $(STAMP)
-	@test -n "$(ROOT)" || { echo "usage: make ravdess ROOT=/data/RAVDESS [OUT=out]"; exit 2; }
-	$(BIN)/mer-etl run ravdess --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
+# One target per corpus: make ravdess ROOT=/data/RAVDESS [OUT=out] [EXTRACTORS=egemaps]
+$(CORPORA): $(STAMP)
+	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=/path/to/corpus [OUT=out]"; exit 2; }
+	$(BIN)/mer-etl run $@ --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
 
 clean:
 	rm -rf demo out .pytest_cache .ruff_cache

@@ -28,10 +28,32 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _pair_roots(corpora_: list[str], roots: list[str]) -> tuple[list[str], list[str]]:
+    """Match --root values to corpora: CORPUS=ROOT pairs, or plain roots in corpus order."""
+    named = dict(r.split("=", 1) for r in roots if "=" in r.split("://", 1)[0])
+    plain = [r for r in roots if "=" not in r.split("://", 1)[0]]
+    if named and plain:
+        raise ValueError("--root: use either CORPUS=ROOT for every corpus or plain roots in order")
+    if named:
+        missing = [c for c in corpora_ if c not in named]
+        extra = sorted(set(named) - set(corpora_))
+        if missing or extra:
+            raise ValueError(f"--root: no root for {missing}; roots for corpora not asked for: "
+                             f"{extra}")
+        return corpora_, [named[c] for c in corpora_]
+    if len(plain) != len(corpora_):
+        raise ValueError(f"--root: {len(corpora_)} corpora need {len(corpora_)} roots, "
+                         f"got {len(plain)}")
+    return corpora_, plain
+
+
 @app.command()
 def run(
-    corpus: Annotated[str, typer.Argument(help="corpus adapter name (see `mer-etl corpora`)")],
-    root: Annotated[str, typer.Option(help="corpus root in its native layout (fsspec URI)")],
+    corpus: Annotated[str, typer.Argument(
+        help="corpus adapter name, or several separated by commas (see `mer-etl corpora`)")],
+    root: Annotated[list[str], typer.Option(
+        help="corpus root in its native layout (fsspec URI); for several corpora repeat it, "
+             "in order or as CORPUS=ROOT")],
     out: Annotated[str, typer.Option(help="output root; the dataset lands in OUT/NAME/VERSION")],
     name: Annotated[str | None, typer.Option(help="dataset name (default: the corpus)")] = None,
     extractors: Annotated[str, typer.Option(help="comma-separated extractors")] = "egemaps",
@@ -45,7 +67,8 @@ def run(
     from etl.pipeline import RunConfig
     from etl.pipeline import run as run_pipeline
 
-    cfg = RunConfig(corpora=[corpus], roots=[root], out=out, name=name,
+    corpora_, roots = _pair_roots(_split(corpus), root)
+    cfg = RunConfig(corpora=corpora_, roots=roots, out=out, name=name,
                     extractors=_split(extractors), device=device, num_cpus=num_cpus,
                     ray_address=ray_address, shard_size=shard_size)
     result = run_pipeline(cfg)
@@ -130,7 +153,7 @@ def demo(
 
     files = generate(corpus_dir)
     console.print(f"demo corpus: {len(files)} files under {corpus_dir}")
-    run("ravdess", root=str(corpus_dir), out=out, name="demo", extractors="egemaps",
+    run("ravdess", root=[str(corpus_dir)], out=out, name="demo", extractors="egemaps",
         device="cpu", num_cpus=num_cpus, ray_address=None, shard_size=8)
 
 

@@ -242,6 +242,9 @@ def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[s
             "errors_by_stage": dict(sorted(failed.items())),
             "by_split": _counts(manifest, "split"),
             "by_label": _counts(manifest, "label"),
+            "by_corpus_label": _corpus_label_counts(manifest),
+            "unlabeled": _unlabeled(manifest),
+            "problems_by_type": _counts(p.problems, "error_type"),
         },
         "provenance": inputs,
         "run": {**stats, "wall_seconds": round(time.perf_counter() - t0, 3)},
@@ -250,6 +253,24 @@ def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[s
     store.write_card(card)  # the card goes last: its presence marks the version complete
     store.remove_parts()
     return card
+
+
+def _corpus_label_counts(table: pa.Table) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for corpus, label in zip(table["corpus"].to_pylist(), table["label"].to_pylist(), strict=True):
+        out[corpus]["null" if label is None else label] += 1
+    return {c: dict(sorted(v.items())) for c, v in sorted(out.items())}
+
+
+def _unlabeled(table: pa.Table) -> list[dict[str, Any]]:
+    """Every native code whose canonical label is null, with why and how often."""
+    rows = table.filter(pc.is_null(table["label"])).select(
+        ["corpus", "label_native", "label_status"]).to_pylist()
+    seen: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        seen[(r["corpus"], r["label_native"], r["label_status"])] += 1
+    return [{"corpus": c, "label_native": n, "label_status": s, "utterances": k}
+            for (c, n, s), k in sorted(seen.items(), key=lambda x: tuple(map(str, x[0])))]
 
 
 def _counts(table: pa.Table, column: str) -> dict[str, int]:

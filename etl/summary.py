@@ -58,6 +58,9 @@ def print_summary(store: Store, card: dict[str, Any], console: Console | None = 
     console.print(label_table(store))
     if card.get("run", {}).get("stage_seconds"):
         console.print(timing_table(card))
+    for item in counts.get("unlabeled", []):
+        console.print(f"{item['corpus']} {item['label_native'] or '(no code)'}: "
+                      f"{item['utterances']} {item['label_status']} -> label null")
     if counts["errors"]:
         console.print(f"[yellow]{counts['errors']} error(s) by stage: "
                       f"{counts['errors_by_stage']}; see {store.uri}/errors.parquet")

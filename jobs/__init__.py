@@ -6,12 +6,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from jobs import ravdess
+from jobs import cremad, emodb, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess
 from jobs.base import Adapter, CorpusError, ScanResult, hash_media, manifest_table, open_root
 from schemas import ERROR_SCHEMA, validate_table
 from schemas.labels import load_label_schema
 
-ADAPTERS: dict[str, Adapter] = {a.name: a for a in (ravdess.ADAPTER,)}
+ADAPTERS: dict[str, Adapter] = {
+    m.ADAPTER.name: m.ADAPTER
+    for m in (cremad, emodb, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess)
+}
 
 
 @dataclass

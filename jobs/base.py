@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -130,14 +131,135 @@ def hash_media(fs: AbstractFileSystem, result: ScanResult, corpus: str, workers:
     result.rows = kept
 
 
+UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_id(native: str) -> str:
+    """An utt_id usable as a WebDataset key and a file name: no dots, slashes or spaces."""
+    return UNSAFE_ID_CHARS.sub("-", native)
+
+
 def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Rows -> validated manifest table, sorted by utt_id (the order every output follows)."""
     full = []
-    for row in sorted(rows, key=lambda r: r["utt_id"]):
+    for row in sorted(rows, key=lambda r: safe_id(r["utt_id"])):
         out = {name: row.get(name) for name in MANIFEST_SCHEMA.names}
+        out["utt_id"] = safe_id(out["utt_id"])
         if isinstance(out["meta"], dict):
             out["meta"] = json.dumps(out["meta"], sort_keys=True, ensure_ascii=False)
         out["label_status"] = out["label_status"] or "unlabeled"
         full.append(out)
     table = pa.Table.from_pylist(full, schema=MANIFEST_SCHEMA)
     return validate_table(table, MANIFEST_SCHEMA, "manifest")
+
+
+class LabelFileError(ValueError):
+    """Malformed content in a corpus's label or transcript file, located to the line."""
+
+    def __init__(self, path: str, line: int | str, expected: str, got: str) -> None:
+        # line: a 1-based line number, or for binary label files the entry (e.g. data/<id>)
+        got = got if len(got) <= 120 else got[:117] + "..."
+        super().__init__(f"{path}:{line}: expected {expected}, got {got!r}")
+        self.path, self.line = path, line
+
+
+def read_text(fs: AbstractFileSystem, path: str, encodings: tuple[str, ...] = ("utf-8",)) -> str:
+    """A text file through fsspec, trying each encoding in turn (corpora are not consistent)."""
+    with fs.open(path, "rb") as fh:
+        data = fh.read()
+    for encoding in encodings:
+        try:
+            return data.decode(encoding).lstrip("\ufeff")
+        except UnicodeDecodeError:
+            continue
+    raise LabelFileError(path, 1, f"text in {' or '.join(encodings)}", "undecodable bytes")
+
+
+def csv_records(text: str, path: str, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each data row of a CSV whose header has the required columns."""
+    import csv
+    import io
+
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise LabelFileError(path, 1, "a CSV header", str(exc)) from None
+    if header is None:
+        raise LabelFileError(path, 1, f"a CSV header with {', '.join(required)}", "an empty file")
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise LabelFileError(path, 1, f"a CSV header with columns {', '.join(required)}",
+                             ",".join(header))
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise LabelFileError(path, reader.line_num, "a CSV row", str(exc)) from None
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise LabelFileError(path, reader.line_num, f"{len(header)} fields",
+                                 f"{len(values)} fields: {','.join(values)}")
+        yield reader.line_num, dict(zip(header, values, strict=True))
+
+
+def to_float(value: str, path: str, line: int, what: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise LabelFileError(path, line, what, value) from None
+    if out != out or out in (float("inf"), float("-inf")):
+        raise LabelFileError(path, line, what, value)
+    return out
+
+
+def label_fields(labels: LabelSchema, corpus: str, code: str) -> dict[str, Any]:
+    """Manifest label columns for a native code (raises UnknownLabelError naming valid codes)."""
+    m = labels.map_label(corpus, code)
+    return {"label_native": code, "label_native_name": m.native_name, "label": m.canonical,
+            "label_status": m.status}
+
+
+def vad_fields(labels: LabelSchema, corpus: str, valence: float | None, arousal: float | None,
+               dominance: float | None) -> dict[str, Any]:
+    """Dimensional columns: native values and range kept, rescaled copies in [-1, 1]."""
+    from schemas.labels import rescale
+
+    lo, hi = labels.dimension_range(corpus, "valence")
+    out: dict[str, Any] = {"vad_native_min": lo, "vad_native_max": hi}
+    for dim, value in (("valence", valence), ("arousal", arousal), ("dominance", dominance)):
+        out[f"{dim}_native"] = value
+        out[dim] = rescale(value, *labels.dimension_range(corpus, dim))
+    return out
+
+
+def soft_label(weights: dict[str, float], labels: LabelSchema) -> list[dict[str, Any]] | None:
+    """A distribution over canonical classes (taxonomy order) from vote counts or intensities."""
+    total = sum(weights.values())
+    if total <= 0:
+        return None
+    return [{"label": c, "p": weights[c] / total} for c in labels.classes if weights.get(c)]
+
+
+def stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+
+
+def basename(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
+
+
+def report_unpaired(result: ScanResult, corpus: str, labelled: dict[str, str],
+                    media: dict[str, str], what: str) -> list[str]:
+    """Record label rows without media and media without label rows; return paired ids."""
+    for key in sorted(set(labelled) - set(media)):
+        result.problem(corpus, labelled[key], "LabelWithoutMedia",
+                       f"{key}: labelled in this file but no {what} was found")
+    for key in sorted(set(media) - set(labelled)):
+        result.problem(corpus, media[key], "MediaWithoutLabel",
+                       f"{key}: no label row for this {what}")
+    return sorted(set(labelled) & set(media))

@@ -15,12 +15,15 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("gender", pa.string()),  # "female" | "male" | null
         pa.field("language", pa.string()),  # ISO 639-1
         pa.field("split", pa.string()),  # "train" | "validation" | "test" | corpus-defined
+        pa.field("fold", pa.int16()),  # cross-validation fold where the corpus has them
         pa.field("audio_uri", pa.string()),  # fsspec URI of the media that carries the audio
         pa.field("audio_sha256", pa.string()),
         pa.field("video_uri", pa.string()),
         pa.field("video_sha256", pa.string()),
-        pa.field("start", pa.float64()),  # seconds within the media; null = from the start
-        pa.field("end", pa.float64()),  # seconds within the media; null = to the end
+        pa.field("start", pa.float64()),  # seconds within the audio media; null = from its start
+        pa.field("end", pa.float64()),  # seconds within the audio media; null = to its end
+        pa.field("video_start", pa.float64()),  # the same within the video media
+        pa.field("video_end", pa.float64()),
         pa.field("transcript", pa.string()),  # as shipped by the corpus
         pa.field("label_native", pa.string()),  # the corpus's own code
         pa.field("label_native_name", pa.string()),

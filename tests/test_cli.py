@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,19 @@ def test_run_inspect_verify(tmp_path):
     bad = mer_etl("verify", str(version))
     assert bad.returncode == 1 and "changed: shards/shard-000000.tar" in bad.stderr
     shutil.rmtree(out)
+
+
+def test_multi_corpus_run_and_inspect(tmp_path):
+    from tests import corpora
+
+    savee = corpora.make_savee(tmp_path / "SAVEE")
+    emodb = corpora.make_emodb(tmp_path / "EmoDB")
+    out = tmp_path / "out"
+    run = mer_etl("run", "savee,emodb", "--root", f"emodb={emodb}", "--root", f"savee={savee}",
+                  "--out", str(out), "--num-cpus", "2", check=True)
+    assert "14 utterances" in run.stdout and "savee+emodb" in run.stdout
+    shown = mer_etl("inspect", str(out / "savee+emodb"), check=True).stdout
+    assert re.search(r"emodb\s+│ bored\s+│", shown) and re.search(r"savee\s+│ angry\s+│", shown)
+    card = json.loads(mer_etl("inspect", str(out / "savee+emodb"), "--json", check=True).stdout)
+    assert card["counts"]["by_corpus_label"]["emodb"]["bored"] == 1
+    assert card["counts"]["problems_by_type"] == {"UnexpectedFile": 2}

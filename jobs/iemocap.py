@@ -1,0 +1,178 @@
+"""IEMOCAP: Session1-5 with dialog/EmoEvaluation, dialog/transcriptions, sentences/wav, dialog/avi.
+
+One utterance per EmoEvaluation summary line
+`[6.2901 - 8.2357]<TAB>Ses01F_impro01_F000<TAB>neu<TAB>[2.5000, 2.5000, 2.5000]`:
+consensus code, [valence, activation, dominance] on 1-5, and the turn's span in the dialog.
+Audio is the sentence WAV; video is the dialog AVI cut to the span (both actors side by side).
+Soft labels are the external evaluators' categorical votes (`C-E*` lines; each evaluator's vote
+split evenly over the labels they list); the actors' self-assessments (`C-F*`, `C-M*`) are kept in
+`meta` only. The speaker is the session plus the gender letter of the speaking actor (the fourth
+character from the end of the utterance id), not the `Ses01F` prefix.
+
+Split: leave-one-session-out is the convention, so `fold` is the session number; the default
+`split` is sessions 1-3 train, 4 validation, 5 test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsspec import AbstractFileSystem
+
+from jobs.base import (
+    Adapter,
+    LabelFileError,
+    ScanResult,
+    label_fields,
+    read_text,
+    report_unpaired,
+    soft_label,
+    to_float,
+    vad_fields,
+    walk_files,
+)
+from schemas.labels import LabelSchema, UnknownLabelError
+
+CORPUS = "iemocap"
+LAYOUT = ("Session1-5/dialog/EmoEvaluation/*.txt and Session1-5/sentences/wav/<dialog>/<utt>.wav"
+          " (optional dialog/transcriptions, dialog/avi/DivX)")
+SUMMARY_RE = re.compile(
+    r"^\[\s*(\S+)\s*-\s*(\S+)\s*\]\s+(Ses\d\d[FM]_\S+_[FM]\w*)\s+(\S+)\s+"
+    r"\[\s*(\S+?),\s*(\S+?),\s*(\S+?)\s*\]\s*$"
+)
+VOTE_RE = re.compile(r"^C-([A-Z]+\d*):\s*(.*?)\s*\((.*)\)\s*$")
+TRANSCRIPT_RE = re.compile(r"^(Ses\d\d[FM]_\S+) \[(\d+\.\d+)-(\d+\.\d+)\]:\s?(.*)$")
+PATHS = {
+    "eval": re.compile(r"/Session(\d)/dialog/EmoEvaluation/([^/]+)\.txt$"),
+    "transcript": re.compile(r"/Session(\d)/dialog/transcriptions/([^/]+)\.txt$"),
+    "wav": re.compile(r"/Session(\d)/sentences/wav/([^/]+)/([^/]+)\.wav$"),
+    "avi": re.compile(r"/Session(\d)/dialog/avi/DivX/([^/]+)\.avi$"),
+}
+
+
+@dataclass
+class Turn:
+    utt_id: str
+    start: float
+    end: float
+    code: str
+    vad: tuple[float, float, float]
+    line: int
+    votes: dict[str, list[str]] = field(default_factory=dict)  # evaluator -> labels
+
+
+def parse_evaluation(text: str, path: str, vote_names: set[str]) -> list[Turn]:
+    """Parse one EmoEvaluation file; raise LabelFileError at the first malformed line."""
+    turns: list[Turn] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("%"):
+            continue
+        if line.startswith("["):
+            m = SUMMARY_RE.match(line)
+            if not m:
+                raise LabelFileError(path, n, "[START - END] TURN CODE [V, A, D]", line)
+            start, end = (to_float(v, path, n, "a time in seconds") for v in m.group(1, 2))
+            vad = tuple(to_float(v, path, n, "a rating 1-5") for v in m.group(5, 6, 7))
+            if not (0 <= start <= end) or not all(1 <= v <= 5 for v in vad):
+                raise LabelFileError(path, n, "0 <= start <= end and V, A, D in [1, 5]", line)
+            turns.append(Turn(m.group(3), start, end, m.group(4), vad, n))  # type: ignore[arg-type]
+        elif line.startswith("C-"):
+            m = VOTE_RE.match(line)
+            if not m or not turns:
+                raise LabelFileError(path, n, "C-<evaluator>:<TAB>Label; ...<TAB>(note) after a "
+                                              "summary line", line)
+            names = [v.strip() for v in m.group(2).split(";") if v.strip()]
+            unknown = [v for v in names if v not in vote_names]
+            if unknown:
+                raise LabelFileError(path, n, f"labels among {', '.join(sorted(vote_names))}",
+                                     unknown[0])
+            turns[-1].votes[m.group(1)] = names
+        elif not line.startswith("A-"):
+            raise LabelFileError(path, n, "a summary line, C-<evaluator> or A-<evaluator> line",
+                                 line)
+    return turns
+
+
+def parse_transcription(text: str) -> dict[str, str]:
+    """utt_id -> text; lines of other shapes (noises, comments) carry no utterance."""
+    out = {}
+    for raw in text.splitlines():
+        m = TRANSCRIPT_RE.match(raw.strip())
+        if m:
+            out[m.group(1)] = m.group(4).strip()
+    return out
+
+
+def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
+    result = ScanResult()
+    found: dict[str, dict[str, str]] = {k: {} for k in PATHS}
+    for path in walk_files(fs, root, result, CORPUS):
+        if path.rsplit("/", 1)[-1].startswith("._"):
+            continue  # macOS resource forks shipped inside some archives
+        for kind, pattern in PATHS.items():
+            m = pattern.search(path)
+            if m:
+                found[kind][m.groups()[-1]] = path
+                break
+    if not found["eval"]:
+        return result
+    vote_names = set(labels.corpus(CORPUS)["votes"])
+    turns: dict[str, Turn] = {}
+    where: dict[str, str] = {}
+    for path in found["eval"].values():
+        try:
+            for turn in parse_evaluation(read_text(fs, path), path, vote_names):
+                turns[turn.utt_id] = turn
+                where[turn.utt_id] = f"{path}:{turn.line}"
+        except LabelFileError as exc:
+            result.problem(CORPUS, path, "LabelFileError", str(exc))
+    texts: dict[str, str] = {}
+    for path in found["transcript"].values():
+        texts.update(parse_transcription(read_text(fs, path)))
+    for utt in report_unpaired(result, CORPUS, where, found["wav"], "sentence WAV"):
+        turn = turns[utt]
+        try:
+            result.rows.append(_row(turn, found, texts.get(utt), labels))
+        except UnknownLabelError as exc:
+            result.problem(CORPUS, where[utt], "UnknownLabel", str(exc))
+    return result
+
+
+def _row(turn: Turn, found: dict[str, dict[str, str]], text: str | None,
+         labels: LabelSchema) -> dict[str, Any]:
+    utt = turn.utt_id
+    session = int(utt[3:5])
+    dialog = utt.rsplit("_", 1)[0]
+    gender = {"F": "female", "M": "male"}[utt[-4]]
+    weights: dict[str, float] = {}
+    for evaluator, names in turn.votes.items():
+        if evaluator.startswith("E"):
+            for name in names:
+                canonical = labels.map_label(CORPUS, name, table="votes").canonical
+                weights[canonical] = weights.get(canonical, 0.0) + 1.0 / len(names)
+    video = found["avi"].get(dialog)
+    return {
+        "utt_id": f"{CORPUS}_{utt}",
+        "corpus": CORPUS,
+        "speaker": f"{CORPUS}_{session:02d}{utt[-4]}",
+        "gender": gender,
+        "language": "en",
+        "split": "train" if session <= 3 else "validation" if session == 4 else "test",
+        "fold": session,
+        "_audio_path": found["wav"][utt],
+        "_video_path": video,
+        "video_start": turn.start if video else None,
+        "video_end": turn.end if video else None,
+        "transcript": text,
+        **label_fields(labels, CORPUS, turn.code),
+        **vad_fields(labels, CORPUS, *turn.vad),
+        "soft_label": soft_label(weights, labels),
+        "meta": {"dialog": dialog, "improvised": "_impro" in utt, "session": session,
+                 "dialog_start": turn.start, "dialog_end": turn.end, "votes": turn.votes},
+    }
+
+
+ADAPTER = Adapter(name=CORPUS, title="IEMOCAP", layout=LAYOUT, scan=scan)

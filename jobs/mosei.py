@@ -1,0 +1,226 @@
+"""CMU-MOSEI: segments inside full YouTube videos, labels in CMU_MOSEI_Labels.csd (HDF5).
+
+The computational sequence holds, per video, `intervals` (n x 2 seconds) and `features` (n x 7:
+sentiment in [-3, 3], then happiness, sadness, anger, surprise, disgust and fear intensities in
+[0, 3]). Each interval is one utterance `mosei_<video>_<index>`, cut from
+`Raw/Audio/Full/WAV_16000/<video>.wav` and `Videos/Full/Combined/<video>.mp4` (found by name
+anywhere under the root). Negative interval starts are clamped to 0 (the native start is kept).
+
+Labels: sentiment / 3 -> `sentiment`; the intensities normalised -> `soft_label` (several
+emotions can be present). `label` is the single strongest emotion; an all-zero row has no
+emotion (status unlabeled, never "happy"), and a tie for the strongest has none either
+(status no_agreement). Raw intensities are in `meta.intensities`.
+
+Split: the SDK's standard folds (`cmu_mosei_std_folds.py` of CMU-MultimodalSDK, read without
+executing it from the root or from an installed `mmsdk`); videos in no fold, or all videos when
+the folds file is absent (recorded as a problem), have a null split.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fsspec import AbstractFileSystem
+
+from jobs.base import (
+    Adapter,
+    LabelFileError,
+    ScanResult,
+    basename,
+    read_text,
+    soft_label,
+    stem,
+    walk_files,
+)
+from schemas.labels import LabelSchema
+
+CORPUS = "mosei"
+LAYOUT = ("CMU_MOSEI_Labels.csd with Raw/Audio/Full/WAV_16000/<video>.wav "
+          "(optional Videos/Full/Combined/<video>.mp4, Transcript/Segmented/Combined/<video>.txt)")
+EMOTIONS = ["happiness", "sadness", "anger", "surprise", "disgust", "fear"]
+FOLDS = {"standard_train_fold": "train", "standard_valid_fold": "validation",
+         "standard_test_fold": "test"}
+FOLDS_FILE = "cmu_mosei_std_folds.py"
+TRANSCRIPT_RE = re.compile(r"^(.+?)___(\d+)___(-?[\d.]+)___(-?[\d.]+)___(.*)$")
+
+
+def parse_labels(fileobj: Any, path: str) -> dict[str, list[tuple[float, float, np.ndarray]]]:
+    """video id -> [(start, end, features[7])] from a computational-sequence HDF5 file."""
+    import h5py
+
+    try:
+        h5 = h5py.File(fileobj, "r")
+    except OSError as exc:
+        raise LabelFileError(path, "file", "an HDF5 computational sequence", str(exc)) from None
+    with h5:
+        roots = list(h5.keys())
+        if not roots or "data" not in h5[roots[0]]:
+            raise LabelFileError(path, "/", "one root group with a 'data' group", str(roots))
+        out = {}
+        for vid, group in h5[roots[0]]["data"].items():
+            where = f"data/{vid}"
+            if not isinstance(group, h5py.Group) or not {"features", "intervals"} <= set(group):
+                raise LabelFileError(path, where, "'features' and 'intervals'", str(list(group)))
+            feats, ivals = np.asarray(group["features"]), np.asarray(group["intervals"])
+            if feats.ndim != 2 or feats.shape[1] != 7 or ivals.shape != (len(feats), 2):
+                raise LabelFileError(path, where, "features n x 7 and intervals n x 2",
+                                     f"{feats.shape} and {ivals.shape}")
+            if not (np.isfinite(feats).all() and np.isfinite(ivals).all()):
+                raise LabelFileError(path, where, "finite numbers", "NaN or inf")
+            out[vid] = [(float(s), float(e), f) for (s, e), f in zip(ivals, feats, strict=True)]
+    return out
+
+
+def parse_transcript(text: str, path: str) -> list[tuple[float, float, str]]:
+    out = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        m = TRANSCRIPT_RE.match(raw.strip())
+        if not m:
+            raise LabelFileError(path, n, "video___index___start___end___text", raw)
+        out.append((float(m[3]), float(m[4]), m[5].strip()))
+    return out
+
+
+def parse_folds(source: str, path: str) -> dict[str, str]:
+    """video id -> split from the SDK's folds module, by reading its list literals."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise LabelFileError(path, exc.lineno or 1, "Python list assignments", str(exc)) from None
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            name = getattr(node.targets[0], "id", None)
+            if name in FOLDS:
+                try:
+                    ids = ast.literal_eval(node.value)
+                except ValueError:
+                    raise LabelFileError(path, node.lineno, "a list of video ids",
+                                         ast.unparse(node.value)[:60]) from None
+                out.update({str(v): FOLDS[name] for v in ids})
+    return out
+
+
+def _installed_folds() -> Path | None:
+    spec = importlib.util.find_spec("mmsdk")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    base = Path(next(iter(spec.submodule_search_locations)))
+    path = base / "mmdatasdk/dataset/standard_datasets/CMU_MOSEI" / FOLDS_FILE
+    return path if path.is_file() else None
+
+
+def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
+    result = ScanResult()
+    audio, video, transcripts = {}, {}, {}
+    labels_path = folds_path = None
+    for path in walk_files(fs, root, result, CORPUS):
+        name = basename(path)
+        if name == "CMU_MOSEI_Labels.csd":
+            labels_path = path
+        elif name == FOLDS_FILE:
+            folds_path = path
+        elif name.endswith(".wav") and "/WAV_16000/" in path:
+            audio[stem(path)] = path
+        elif name.endswith(".mp4") and "/Full/" in path:
+            video[stem(path)] = path
+        elif name.endswith(".txt") and "/Segmented/" in path:
+            transcripts[stem(path)] = path
+    if labels_path is None:
+        if audio:
+            result.problem(CORPUS, root, "MissingLabelFile", "expected CMU_MOSEI_Labels.csd")
+        return result
+    try:
+        with fs.open(labels_path, "rb") as fh:
+            segments = parse_labels(fh, labels_path)
+        folds = _folds(fs, folds_path, result)
+    except LabelFileError as exc:
+        result.problem(CORPUS, labels_path, "LabelFileError", str(exc))
+        return result
+    for vid in sorted(set(audio) - set(segments)):
+        result.problem(CORPUS, audio[vid], "MediaWithoutLabel", f"{vid}: no labels in the .csd")
+    for vid, segs in sorted(segments.items()):
+        if vid not in audio:
+            result.problem(CORPUS, f"{labels_path}:data/{vid}", "LabelWithoutMedia",
+                           f"{vid}: {len(segs)} labelled segment(s) but no WAV_16000/{vid}.wav")
+            continue
+        texts = _transcripts(fs, transcripts.get(vid), result)
+        for i, (start, end, feats) in enumerate(segs):
+            result.rows.append(_row(vid, i, start, end, feats, audio[vid], video.get(vid),
+                                    folds.get(vid), texts, labels))
+    return result
+
+
+def _folds(fs: AbstractFileSystem, path: str | None, result: ScanResult) -> dict[str, str]:
+    if path is not None:
+        return parse_folds(read_text(fs, path), path)
+    installed = _installed_folds()
+    if installed is not None:
+        return parse_folds(installed.read_text(), str(installed))
+    result.problem(CORPUS, FOLDS_FILE, "MissingFolds",
+                   f"standard folds not found: put the SDK's {FOLDS_FILE} in the root or install "
+                   "CMU-MultimodalSDK; every split is null")
+    return {}
+
+
+def _transcripts(fs: AbstractFileSystem, path: str | None,
+                 result: ScanResult) -> list[tuple[float, float, str]]:
+    if path is None:
+        return []
+    try:
+        return parse_transcript(read_text(fs, path), path)
+    except LabelFileError as exc:
+        result.problem(CORPUS, path, "LabelFileError", str(exc))
+        return []
+
+
+def _row(vid: str, i: int, start: float, end: float, feats: np.ndarray, wav: str,
+         mp4: str | None, split: str | None, texts: list[tuple[float, float, str]],
+         labels: LabelSchema) -> dict[str, Any]:
+    sentiment, intensities = float(feats[0]), [float(v) for v in feats[1:]]
+    canonical = {e: labels.map_label(CORPUS, e).canonical for e in EMOTIONS}
+    weights = {canonical[e]: v for e, v in zip(EMOTIONS, intensities, strict=True) if v > 0}
+    top = max(intensities)
+    winners = [e for e, v in zip(EMOTIONS, intensities, strict=True) if v == top]
+    if top <= 0:
+        code, status = None, "unlabeled"
+    elif len(winners) > 1:
+        code, status = None, "no_agreement"
+    else:
+        code, status = winners[0], "labeled"
+    lo, hi = labels.corpus(CORPUS)["sentiment"]["range"]
+    text = next((t for s, e, t in texts if abs(s - start) < 0.02 and abs(e - end) < 0.02), None)
+    begin = max(start, 0.0)
+    return {
+        "utt_id": f"{CORPUS}_{vid}_{i}",
+        "corpus": CORPUS,
+        "speaker": f"{CORPUS}_{vid}",  # one speaker per video is the MOSEI convention
+        "language": "en",
+        "split": split,
+        "_audio_path": wav,
+        "_video_path": mp4,
+        "start": begin,
+        "end": end,
+        "video_start": begin if mp4 else None,
+        "video_end": end if mp4 else None,
+        "transcript": text,
+        "label_native": code,
+        "label_native_name": code,
+        "label": canonical[code] if code else None,
+        "label_status": status,
+        "sentiment": 2 * (sentiment - lo) / (hi - lo) - 1,
+        "sentiment_native": repr(sentiment),
+        "soft_label": soft_label(weights, labels),
+        "meta": {"video": vid, "segment": i, "native_start": start,
+                 "intensities": dict(zip(EMOTIONS, intensities, strict=True))},
+    }
+
+
+ADAPTER = Adapter(name=CORPUS, title="CMU-MOSEI", layout=LAYOUT, scan=scan)

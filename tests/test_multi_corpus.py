@@ -1,0 +1,74 @@
+"""Several corpora in one run: one dataset whose labels are comparable across corpora."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+import webdataset as wds
+
+from etl.cli import _pair_roots
+from etl.pipeline import RunConfig, run
+from schemas.labels import load_label_schema
+from tests import corpora
+
+CORPORA = ["iemocap", "meld", "cremad", "mosei"]
+
+
+@pytest.fixture(scope="module")
+def multi_run(tmp_path_factory, ray_local):
+    base = tmp_path_factory.mktemp("multi")
+    roots = [str(getattr(corpora, f"make_{c}")(base / c)) for c in CORPORA]
+    cfg = RunConfig(corpora=CORPORA, roots=roots, out=str(base / "out"), shard_size=4)
+    return run(cfg)
+
+
+def test_one_dataset_with_every_corpus(multi_run):
+    card = multi_run.card
+    assert card["name"] == "iemocap+meld+cremad+mosei"
+    assert {c: v["utterances"] for c, v in card["corpora"].items()} == {
+        "iemocap": 5, "meld": 5, "cremad": 4, "mosei": 3}
+    by = card["counts"]["by_corpus_label"]
+    assert by["iemocap"] == {"angry": 1, "excited": 1, "frustrated": 1, "neutral": 1, "null": 1}
+    assert by["meld"] == {"angry": 1, "neutral": 1, "sad": 1, "surprised": 2}
+    assert by["mosei"] == {"happy": 1, "null": 2}
+    assert {(u["corpus"], u["label_native"], u["label_status"]): u["utterances"]
+            for u in card["counts"]["unlabeled"]} == {
+        ("iemocap", "xxx", "no_agreement"): 1, ("mosei", None, "no_agreement"): 1,
+        ("mosei", None, "unlabeled"): 1}
+    problems = card["counts"]["problems_by_type"]
+    assert problems["LabelWithoutMedia"] == 4 and problems["MediaWithoutLabel"] == 3
+
+
+def test_labels_are_comparable_across_corpora(multi_run):
+    utts = pl.read_parquet(Path(multi_run.path) / "utterances.parquet")
+    labels = load_label_schema()
+    view = utts.with_columns(
+        pl.col("label").map_elements(lambda c: labels.view("iemocap4", c),
+                                     return_dtype=pl.String).alias("iemocap4"))
+    angry = view.filter(pl.col("iemocap4") == "angry")["corpus"].sort().to_list()
+    assert angry == ["cremad", "iemocap", "meld"]
+    assert set(view.filter(pl.col("iemocap4") == "happy")["label"]) == {"happy", "excited"}
+
+
+def test_segments_are_cut_from_long_media(multi_run):
+    """MOSEI segments are spans of a 3 s file; the decoded audio is the span, not the file."""
+    urls = sorted(str(p) for p in (Path(multi_run.path) / "shards").glob("*.tar"))
+    samples = {s["__key__"]: s for s in wds.WebDataset(urls, shardshuffle=False).decode()}
+    assert len(samples) == 17
+    assert samples["mosei_vidA_1_0"]["json"]["duration_s"] == pytest.approx(1.2, abs=0.01)
+    assert samples["mosei_vidA_1_1"]["json"]["duration_s"] == pytest.approx(1.0, abs=0.01)
+    assert samples["mosei_-3g5yACwYnA_0"]["json"]["duration_s"] == pytest.approx(1.0, abs=0.01)
+    # Every clip decoded, whatever its container (WAV, MP4, FLV-paired WAV).
+    assert all(s["json"]["status"]["decode"] == "ok" for s in samples.values())
+    assert samples["meld_train_dia0_utt4"]["egemaps.functionals.npy"].shape == (88,)
+
+
+def test_cli_root_pairing():
+    assert _pair_roots(["a", "b"], ["b=/y", "a=/x"]) == (["a", "b"], ["/x", "/y"])
+    assert _pair_roots(["a", "b"], ["/x", "s3://bucket/y"]) == (["a", "b"], ["/x", "s3://bucket/y"])
+    with pytest.raises(ValueError, match="2 corpora need 2 roots, got 1"):
+        _pair_roots(["a", "b"], ["/x"])
+    with pytest.raises(ValueError, match=r"no root for \['b'\]"):
+        _pair_roots(["a", "b"], ["a=/x"])
