@@ -17,7 +17,10 @@ CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
 CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
 
-.PHONY: install system-deps demo test lint clean $(CORPORA)
+MANIFEST ?=
+JOB ?=
+
+.PHONY: install system-deps demo test lint clean custom $(CORPORA)
 
 install: $(STAMP)
 
@@ -53,6 +56,12 @@ lint: $(STAMP)
 $(CORPORA): $(STAMP)
 	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=/path/to/corpus [OUT=out]"; exit 2; }
 	$(BIN)/mer-etl run $@ --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
+
+# Any corpus from a table or a job file: make custom MANIFEST=table.csv [JOB=jobs/x.yaml]
+custom: $(STAMP)
+	@test -n "$(MANIFEST)$(JOB)" || { echo "usage: make custom MANIFEST=table.csv [JOB=job.yaml] [ROOT=media root]"; exit 2; }
+	$(BIN)/mer-etl run custom $(if $(JOB),--job "$(JOB)") $(if $(MANIFEST),--manifest "$(MANIFEST)") \
+	  $(if $(ROOT),--root "$(ROOT)") --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
 
 clean:
 	rm -rf demo out .pytest_cache .ruff_cache

@@ -14,8 +14,10 @@ from rich.table import Table
 
 import jobs
 from etl.decode import DecodeError
+from etl.pipeline import RunConfig
 from etl.store import resolve_dataset, verify
 from etl.summary import print_summary
+from jobs import custom
 from schemas import SchemaMismatchError, UnknownLabelError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -50,11 +52,12 @@ def _pair_roots(corpora_: list[str], roots: list[str]) -> tuple[list[str], list[
 @app.command()
 def run(
     corpus: Annotated[str, typer.Argument(
-        help="corpus adapter name, or several separated by commas (see `mer-etl corpora`)")],
-    root: Annotated[list[str], typer.Option(
-        help="corpus root in its native layout (fsspec URI); for several corpora repeat it, "
-             "in order or as CORPUS=ROOT")],
+        help="corpus adapter name, several separated by commas, or `custom` with --job or "
+             "--manifest (see `mer-etl corpora`)")],
     out: Annotated[str, typer.Option(help="output root; the dataset lands in OUT/NAME/VERSION")],
+    root: Annotated[list[str] | None, typer.Option(
+        help="corpus root in its native layout (fsspec URI); for several corpora repeat it, "
+             "in order or as CORPUS=ROOT")] = None,
     name: Annotated[str | None, typer.Option(help="dataset name (default: the corpus)")] = None,
     extractors: Annotated[str, typer.Option(help="comma-separated extractors")] = "egemaps",
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
@@ -62,20 +65,62 @@ def run(
     ray_address: Annotated[str | None, typer.Option(
         envvar="RAY_ADDRESS", help="existing Ray cluster (auto, ray://host:10001)")] = None,
     shard_size: Annotated[int, typer.Option(help="utterances per shard")] = 256,
+    job: Annotated[str | None, typer.Option(help="custom: YAML job file (jobs/examples/)")] = None,
+    manifest: Annotated[str | None, typer.Option(
+        help="custom: a CSV, JSONL or Parquet table of utterances")] = None,
+    corpus_name: Annotated[str | None, typer.Option(help="custom: id prefix for utt_id")] = None,
+    media_col: Annotated[str | None, typer.Option(help="custom: media path column")] = None,
+    id_col: Annotated[str | None, typer.Option(help="custom: utterance id column")] = None,
+    speaker_col: Annotated[str | None, typer.Option(help="custom: speaker column")] = None,
+    split_col: Annotated[str | None, typer.Option(help="custom: split column")] = None,
+    label_col: Annotated[str | None, typer.Option(help="custom: native label column")] = None,
+    start_col: Annotated[str | None, typer.Option(help="custom: span start column (s)")] = None,
+    end_col: Annotated[str | None, typer.Option(help="custom: span end column (s)")] = None,
+    text_col: Annotated[str | None, typer.Option(help="custom: transcript column")] = None,
+    label_map: Annotated[str | None, typer.Option(
+        help="custom: YAML/JSON mapping native label -> canonical class (null: no agreement)")
+    ] = None,
+    vad_cols: Annotated[str | None, typer.Option(
+        help="custom: valence,arousal,dominance columns")] = None,
+    vad_range: Annotated[str | None, typer.Option(help="custom: native min,max of V/A/D")] = None,
 ) -> None:
-    """Process a corpus end to end: manifest, extractors on Ray, Parquet + WebDataset shards."""
-    from etl.pipeline import RunConfig
+    """Process corpora end to end: manifest, extractors on Ray, Parquet + WebDataset shards."""
+    adapters = {}
+    if corpus == "custom":
+        columns = {"media": media_col, "utt_id": id_col, "speaker": speaker_col,
+                   "split": split_col, "label": label_col, "start": start_col, "end": end_col,
+                   "transcript": text_col}
+        if vad_cols:
+            columns.update(zip(("valence", "arousal", "dominance"), _split(vad_cols),
+                               strict=False))
+        spec = custom.load_job(
+            job, corpus=corpus_name, manifest=manifest,
+            columns={k: v for k, v in columns.items() if v},
+            labels=custom.load_label_map(label_map) if label_map else None,
+            vad_range=[float(v) for v in _split(vad_range)] if vad_range else None)
+        adapters[spec.corpus] = custom.make_adapter(spec)
+        corpora_, roots = [spec.corpus], root or [custom.default_root(spec)]
+    else:
+        if not root:
+            raise ValueError("--root: give the corpus root (CORPUS=ROOT for several corpora)")
+        corpora_, roots = _pair_roots(_split(corpus), root)
+    _run_and_report(RunConfig(corpora=corpora_, roots=roots, out=out, name=name,
+                              extractors=_split(extractors), device=device, num_cpus=num_cpus,
+                              ray_address=ray_address, shard_size=shard_size, adapters=adapters))
+
+
+def _run_and_report(cfg: RunConfig) -> None:
     from etl.pipeline import run as run_pipeline
 
-    corpora_, roots = _pair_roots(_split(corpus), root)
-    cfg = RunConfig(corpora=corpora_, roots=roots, out=out, name=name,
-                    extractors=_split(extractors), device=device, num_cpus=num_cpus,
-                    ray_address=ray_address, shard_size=shard_size)
     result = run_pipeline(cfg)
     store = resolve_dataset(result.path)
     if result.up_to_date:
         console.print(f"[green]up to date[/]: version {result.version} already at {result.path}; "
                       "nothing written")
+    else:
+        reused = result.card["run"].get("reused", {})
+        console.print(f"computed: {', '.join(result.card['run']['computed']) or 'no extractor'}"
+                      + (f"; reused from earlier versions: {reused}" if reused else ""))
     print_summary(store, result.card, console)
     console.print(f"dataset: {result.path}  ({result.seconds:.1f} s)")
 
@@ -153,8 +198,9 @@ def demo(
 
     files = generate(corpus_dir)
     console.print(f"demo corpus: {len(files)} files under {corpus_dir}")
-    run("ravdess", root=[str(corpus_dir)], out=out, name="demo", extractors="egemaps",
-        device="cpu", num_cpus=num_cpus, ray_address=None, shard_size=8)
+    _run_and_report(RunConfig(corpora=["ravdess"], roots=[str(corpus_dir)], out=out,
+                              name="demo", extractors=["egemaps"], num_cpus=num_cpus,
+                              shard_size=8))
 
 
 KNOWN_ERRORS = (jobs.CorpusError, FileNotFoundError, DecodeError, UnknownLabelError,

@@ -1,4 +1,4 @@
-"""One run: manifest -> version -> Ray Data stages -> shard files -> card."""
+"""One run: manifest -> plan (version, reusable units) -> Ray Data stages -> shards -> card."""
 
 from __future__ import annotations
 
@@ -17,15 +17,19 @@ import jobs
 from etl import version as versioning
 from etl.decode import SAMPLE_RATE
 from etl.progress import progress_bar
-from etl.store import CARD, ERRORS, UTTERANCES, Store, shard_marker
+from etl.store import BASE, CARD, ERRORS, UTTERANCES, Store, status_part, unit_files, unit_marker
 from etl.writer import ShardWriter
-from schemas import ERROR_SCHEMA, MANIFEST_SCHEMA, validate_table
+from schemas import ERROR_SCHEMA, MANIFEST_SCHEMA, STATUS_SCHEMA, validate_table
 from schemas.labels import load_label_schema
 
 log = logging.getLogger("mer_etl")
 
 # Columns the Ray stages need; labels stay in the driver and join back at write time.
 WORK_COLUMNS = ["utt_id", "corpus", "audio_uri", "start", "end", "shard"]
+# What extractor outputs depend on in the manifest: media and spans, never labels, so a new
+# label schema or a relabelled corpus recomputes no features.
+MEDIA_COLUMNS = ["utt_id", "audio_uri", "audio_sha256", "start", "end",
+                 "video_uri", "video_sha256", "video_start", "video_end"]
 
 
 @dataclass
@@ -43,6 +47,7 @@ class RunConfig:
     batch_size: int = 4
     sample_rate: int = SAMPLE_RATE
     label_version: str = "v1"
+    adapters: dict[str, jobs.Adapter] = field(default_factory=dict)  # custom corpora by name
 
     def output_config(self) -> dict[str, Any]:
         """The settings that change output bytes (hashed); placement settings are not."""
@@ -58,24 +63,6 @@ class RunResult:
     seconds: float
 
 
-def _manifest(cfg: RunConfig) -> tuple[pa.Table, pa.Table]:
-    tables, problems = [], []
-    for corpus, root in zip(cfg.corpora, cfg.roots, strict=True):
-        m = jobs.build_manifest(corpus, root, cfg.label_version)
-        tables.append(m.table)
-        problems.append(m.problems)
-    table = pa.concat_tables(tables).sort_by("utt_id")
-    dupes = pc.count_distinct(table["utt_id"]).as_py()
-    if dupes != table.num_rows:
-        raise jobs.CorpusError("utt_id collision across corpora: each id must be unique")
-    return table, pa.concat_tables(problems)
-
-
-def _shards(table: pa.Table, shard_size: int) -> pa.Table:
-    idx = pa.array([i // shard_size for i in range(table.num_rows)], pa.int64())
-    return table.append_column("shard", idx)
-
-
 @dataclass
 class Plan:
     """What a run will produce, known before any media is decoded."""
@@ -88,6 +75,28 @@ class Plan:
     name: str
     store: Store
 
+    @property
+    def units(self) -> dict[str, str]:
+        """Content key of each unit (the base shards, each extractor's outputs)."""
+        return self.inputs["units"]
+
+    @property
+    def n_shards(self) -> int:
+        size = self.inputs["config"]["shard_size"]
+        return (self.manifest.num_rows + size - 1) // size
+
+
+def _manifest(cfg: RunConfig) -> tuple[pa.Table, pa.Table]:
+    tables, problems = [], []
+    for corpus, root in zip(cfg.corpora, cfg.roots, strict=True):
+        m = jobs.build_manifest(cfg.adapters.get(corpus, corpus), root, cfg.label_version)
+        tables.append(m.table)
+        problems.append(m.problems)
+    table = pa.concat_tables(tables).sort_by("utt_id")
+    if pc.count_distinct(table["utt_id"]).as_py() != table.num_rows:
+        raise jobs.CorpusError("utt_id collision across corpora: each id must be unique")
+    return table, pa.concat_tables(problems)
+
 
 def plan(cfg: RunConfig) -> Plan:
     labels = load_label_schema(cfg.label_version)
@@ -96,10 +105,18 @@ def plan(cfg: RunConfig) -> Plan:
         extractors.build(n, device=cfg.device, **cfg.extractor_config.get(n, {}))
         for n in cfg.extractors
     ]
-    inputs = versioning.version_inputs(
-        manifest, cfg.output_config(), [e.fingerprint() for e in exs],
-        {"version": labels.version, "sha256": labels.sha256},
-    )
+    label_schema = {"version": labels.version, "sha256": labels.sha256}
+    media = versioning.table_digest(manifest.select(MEDIA_COLUMNS))
+    output = cfg.output_config()
+    units = {BASE: versioning.digest({"format": versioning.FORMAT_VERSION,
+                                      "manifest": versioning.table_digest(manifest),
+                                      "shard_size": cfg.shard_size, "labels": label_schema})}
+    for ex in exs:
+        units[ex.name] = versioning.digest({"format": versioning.FORMAT_VERSION, "media": media,
+                                            "config": output, "extractor": ex.fingerprint()})
+    inputs = versioning.version_inputs(manifest, output, [e.fingerprint() for e in exs],
+                                       label_schema)
+    inputs["units"] = units
     version = versioning.dataset_version(inputs)
     name = cfg.name or "+".join(cfg.corpora)
     store = Store(f"{cfg.out.rstrip('/')}/{name}/{version}")
@@ -113,16 +130,51 @@ def run(cfg: RunConfig) -> RunResult:
     if store.exists(CARD):
         log.info("up to date: %s already holds version %s; nothing written", store.uri, p.version)
         return RunResult(store.uri, p.version, True, store.read_card(), time.perf_counter() - t0)
-
-    work = _shards(p.manifest, cfg.shard_size)
-    n_shards = (p.manifest.num_rows + cfg.shard_size - 1) // cfg.shard_size
-    done = {s for s in range(n_shards) if store.exists(shard_marker(s))}
-    if done:
-        log.info("resuming %s: %d of %d shards already complete", store.uri, len(done), n_shards)
-    todo = work.filter(pc.invert(pc.is_in(work["shard"], pa.array(sorted(done), pa.int64()))))
-    stats = _process(cfg, todo, p.extractors, store, p.manifest) if todo.num_rows else {}
+    reused = _reuse(p)
+    compute = [ex for ex in p.extractors if ex.name not in reused]
+    units = ([] if BASE in reused else [BASE]) + [ex.name for ex in compute]
+    todo_shards = sorted({s for s in range(p.n_shards) for u in units
+                          if not store.exists(unit_marker(u, s))})
+    if len(todo_shards) < p.n_shards and todo_shards:
+        log.info("resuming %s: %d of %d shards left", store.uri, len(todo_shards), p.n_shards)
+    work = p.manifest.append_column(
+        "shard", pa.array([i // cfg.shard_size for i in range(p.manifest.num_rows)], pa.int64()))
+    todo = work.filter(pc.is_in(work["shard"], pa.array(todo_shards, pa.int64())))
+    stats = _process(cfg, p, todo, compute, write_base=BASE in units) if todo.num_rows else {}
+    stats["computed"] = [ex.name for ex in compute]
+    stats["reused"] = reused
     card = _finish(cfg, p, stats, t0)
     return RunResult(store.uri, p.version, False, card, time.perf_counter() - t0)
+
+
+def _reuse(p: Plan) -> dict[str, str]:
+    """Copy every unit whose content key matches one in an earlier complete version.
+
+    Keys cover the unit's inputs (media hashes, config, extractor fingerprint), and each copied
+    file is checked against the donor card's sha256, so reuse is by content, never by name.
+    """
+    reused: dict[str, str] = {}
+    for donor in p.store.versions():
+        card = donor.read_card()
+        theirs = card.get("provenance", {}).get("units", {})
+        for unit, key in p.units.items():
+            if unit in reused or theirs.get(unit) != key:
+                continue
+            files = unit_files(unit, sorted(card["files"]))
+            blobs = {}
+            for rel in files:
+                data = donor.read_bytes(rel)
+                if versioning.sha256_bytes(data) != card["files"][rel]["sha256"]:
+                    log.warning("not reusing %s from %s: %s changed since it was written",
+                                unit, donor.uri, rel)
+                    break
+                blobs[rel] = data
+            else:
+                for rel, data in blobs.items():
+                    p.store.write_bytes(rel, data)
+                reused[unit] = card["version"]
+                log.info("reused %s from version %s (%d files)", unit, card["version"], len(files))
+    return reused
 
 
 def _ray_init(cfg: RunConfig) -> bool:
@@ -139,8 +191,8 @@ def _ray_init(cfg: RunConfig) -> bool:
     return True
 
 
-def _process(cfg: RunConfig, todo: pa.Table, exs: list, store: Store,
-             manifest: pa.Table) -> dict[str, Any]:
+def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extractor],
+             write_base: bool) -> dict[str, Any]:
     import ray
 
     from etl.stages import ExtractorStage, decode_batch
@@ -153,8 +205,9 @@ def _process(cfg: RunConfig, todo: pa.Table, exs: list, store: Store,
         work = todo.select(WORK_COLUMNS)
         blocks = [work.slice(i, cfg.batch_size) for i in range(0, work.num_rows, cfg.batch_size)]
         ds = ray.data.from_arrow(blocks)
-        ds = ds.map_batches(decode_batch, batch_format="pyarrow", batch_size=cfg.batch_size,
-                            fn_kwargs={"sample_rate": cfg.sample_rate}, num_cpus=1)
+        if exs:  # the base alone needs no decoding
+            ds = ds.map_batches(decode_batch, batch_format="pyarrow", batch_size=cfg.batch_size,
+                                fn_kwargs={"sample_rate": cfg.sample_rate}, num_cpus=1)
         resources = ray.cluster_resources()
         max_actors = max(1, int(resources.get("CPU", 1)))
         max_gpus = max(1, int(resources.get("GPU", 0)))
@@ -171,18 +224,19 @@ def _process(cfg: RunConfig, todo: pa.Table, exs: list, store: Store,
                 num_cpus=res.num_cpus, num_gpus=res.num_gpus,
                 memory=res.memory_mb * 2**20 if res.memory_mb else None,
             )
-        ds = ds.drop_columns(["audio"])
-        return _collect(ds, todo, exs, store, manifest)
+        if exs:
+            ds = ds.drop_columns(["audio"])
+        return _collect(ds, p, todo, exs, write_base)
     finally:
         if started:
             ray.shutdown()
 
 
-def _collect(ds, todo: pa.Table, exs: list, store: Store, manifest: pa.Table) -> dict[str, Any]:
+def _collect(ds, p: Plan, todo: pa.Table, exs: list[extractors.Extractor],
+             write_base: bool) -> dict[str, Any]:
     """Stream results back and write each shard as soon as all its utterances have arrived."""
-    by_id = {r["utt_id"]: r for r in manifest.to_pylist()}
-    writer = ShardWriter(store, exs, by_id)
-    expected = defaultdict(int)
+    writer = ShardWriter(p.store, {r["utt_id"]: r for r in p.manifest.to_pylist()})
+    expected: dict[int, int] = defaultdict(int)
     for s in todo["shard"].to_pylist():
         expected[s] += 1
     pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -191,68 +245,97 @@ def _collect(ds, todo: pa.Table, exs: list, store: Store, manifest: pa.Table) ->
     with progress_bar(todo.num_rows, "utterances") as advance:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             for row in batch.to_pylist():
-                audio_s += row["duration_s"] or 0.0
-                for stage in ["decode", *(e.name for e in exs)]:
+                audio_s += row.get("duration_s") or 0.0
+                for stage in ["decode", *(e.name for e in exs)] if exs else []:
                     stage_s[stage] += row[f"{stage}_s"]
                 shard = row["shard"]
                 pending[shard].append(row)
                 if len(pending[shard]) == expected[shard]:
-                    writer.write(shard, pending.pop(shard))
-                    slowest = max(stage_s, key=stage_s.get)
-                    log.info("shard %d written (%d utterances); slowest stage so far: %s "
-                             "(%.1f s total)", shard, expected[shard], slowest, stage_s[slowest])
+                    rows = pending.pop(shard)
+                    if write_base and not p.store.exists(unit_marker(BASE, shard)):
+                        writer.write_base(shard, [r["utt_id"] for r in rows])
+                    for ex in exs:
+                        if not p.store.exists(status_part(ex.name, shard)):
+                            writer.write_extractor(ex, shard, rows)
+                    slowest = max(stage_s, key=stage_s.get) if stage_s else "-"
+                    log.info("shard %d written (%d utterances); slowest stage so far: %s",
+                             shard, expected[shard], slowest)
                 advance(1)
     return {"audio_seconds": audio_s, "stage_seconds": dict(stage_s)}
 
 
+def _errors(p: Plan, statuses: pa.Table) -> pa.Table:
+    """Manifest problems plus every failed status, a decode failure listed once per utterance."""
+    where = {r["utt_id"]: r for r in p.manifest.select(["utt_id", "corpus", "audio_uri"])
+             .to_pylist()}
+    rows, seen = [], set()
+    for st in statuses.filter(pc.equal(statuses["status"], "failed")).to_pylist():
+        stage = "decode" if st["stage"] == "decode" else st["extractor"]
+        if (st["utt_id"], stage) in seen:
+            continue
+        seen.add((st["utt_id"], stage))
+        utt = where[st["utt_id"]]
+        rows.append({"corpus": utt["corpus"], "utt_id": st["utt_id"], "path": utt["audio_uri"],
+                     "stage": stage, "error_type": st["reason"], "message": st["message"]})
+    table = pa.concat_tables([p.problems, pa.Table.from_pylist(rows, schema=ERROR_SCHEMA)])
+    return validate_table(table, ERROR_SCHEMA, "errors")
+
+
 def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
-    store, manifest, exs, inputs = p.store, p.manifest, p.extractors, p.inputs
-    n_shards = (manifest.num_rows + cfg.shard_size - 1) // cfg.shard_size
-    parts = [store.read_table(shard_marker(s)) for s in range(n_shards)]
-    errors = validate_table(pa.concat_tables([p.problems, *parts]), ERROR_SCHEMA, "errors")
+    store, manifest = p.store, p.manifest
+    statuses = pa.concat_tables(
+        [pa.Table.from_pylist([], schema=STATUS_SCHEMA)]
+        + [store.read_table(status_part(ex.name, s))
+           for ex in p.extractors for s in range(p.n_shards)])
+    errors = _errors(p, statuses)
     store.write_table(ERRORS, errors)
     store.write_table(UTTERANCES, validate_table(manifest, MANIFEST_SCHEMA, "utterances"))
     files = {}
     for rel in store.files():
         sha, size = store.sha256(rel)
         files[rel] = {"sha256": sha, "bytes": size}
-    failed = defaultdict(int)
-    for stage in errors["stage"].to_pylist():
-        failed[stage] += 1
+    failed = _counts(errors, "stage")
+    reused = stats.get("reused", {})
     card = {
         "name": p.name,
         "version": p.version,
+        "parent": max(reused.values(), default=None),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "code": versioning.code_revision(),
         "format_version": versioning.FORMAT_VERSION,
-        "label_schema": inputs["label_schema"],
+        "label_schema": p.inputs["label_schema"],
         "corpora": {
             c: {"root": r, "utterances": int(pc.sum(pc.equal(manifest["corpus"], c)).as_py())}
             for c, r in zip(cfg.corpora, cfg.roots, strict=True)
         },
         "config": cfg.output_config(),
         "extractors": {
-            e.name: {**e.fingerprint(), **e.describe(), "failed": failed.get(e.name, 0)}
-            for e in exs
+            e.name: {**e.fingerprint(), **e.describe(), "failed": failed.get(e.name, 0),
+                     "status": _status_counts(statuses, e.name),
+                     "reused_from": reused.get(e.name)}
+            for e in p.extractors
         },
         "counts": {
             "utterances": manifest.num_rows,
-            "shards": n_shards,
+            "shards": p.n_shards,
             "errors": errors.num_rows,
-            "errors_by_stage": dict(sorted(failed.items())),
+            "errors_by_stage": failed,
             "by_split": _counts(manifest, "split"),
             "by_label": _counts(manifest, "label"),
             "by_corpus_label": _corpus_label_counts(manifest),
             "unlabeled": _unlabeled(manifest),
             "problems_by_type": _counts(p.problems, "error_type"),
         },
-        "provenance": inputs,
+        "provenance": p.inputs,
         "run": {**stats, "wall_seconds": round(time.perf_counter() - t0, 3)},
         "files": files,
     }
     store.write_card(card)  # the card goes last: its presence marks the version complete
-    store.remove_parts()
     return card
+
+
+def _status_counts(statuses: pa.Table, name: str) -> dict[str, int]:
+    return _counts(statuses.filter(pc.equal(statuses["extractor"], name)), "status")
 
 
 def _corpus_label_counts(table: pa.Table) -> dict[str, dict[str, int]]:
@@ -274,8 +357,7 @@ def _unlabeled(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def _counts(table: pa.Table, column: str) -> dict[str, int]:
-    values = table[column].to_pylist()
     out: dict[str, int] = defaultdict(int)
-    for v in values:
+    for v in table[column].to_pylist():
         out["null" if v is None else v] += 1
     return dict(sorted(out.items()))

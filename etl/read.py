@@ -1,17 +1,52 @@
-"""Read a dataset back: lazy polars frames over utterances and feature tables, shard URLs."""
+"""Read a dataset back: lazy polars frames over utterances and feature tables, and WebDataset
+samples with the base shard and the chosen extractors' shards joined by key."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import polars as pl
+import webdataset as wds
 
-from etl.store import UTTERANCES, resolve_dataset
+from etl.store import BASE_TAR_RE, UTTERANCES, resolve_dataset
 
 
-def shard_urls(path: str) -> list[str]:
-    """The WebDataset tar URLs of a dataset version, in order (for webdataset.WebDataset)."""
+def shard_urls(path: str, extractor: str | None = None) -> list[str]:
+    """Tar URLs of a dataset version in order: the base shards, or one extractor's."""
     store = resolve_dataset(path)
-    return [f"{store.uri}/{rel}" for rel in sorted(store.read_card()["files"])
-            if rel.startswith("shards/")]
+    files = sorted(store.read_card()["files"])
+    if extractor is None:
+        chosen = [f for f in files if BASE_TAR_RE.match(f)]
+    else:
+        chosen = [f for f in files if f.startswith(f"shards/{extractor}/")]
+    return [f"{store.uri}/{rel}" for rel in chosen]
+
+
+def iter_samples(path: str, extractors: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Decoded samples with the base json and each chosen extractor's arrays in one dict.
+
+    Shard N of every group holds the same keys in the same order, so the groups are read in
+    lockstep; a key mismatch means a damaged dataset and raises.
+    """
+    store = resolve_dataset(path)
+    card = store.read_card()
+    names = list(card["extractors"]) if extractors is None else extractors
+    for name in names:
+        if name not in card["extractors"]:
+            raise KeyError(f"{store.uri}: no extractor {name!r}; has {sorted(card['extractors'])}")
+    groups = [shard_urls(path)] + [shard_urls(path, n) for n in names]
+    for urls in zip(*groups, strict=True):
+        streams = [iter(wds.WebDataset(u, shardshuffle=False).decode()) for u in urls]
+        for parts in zip(*streams, strict=True):
+            key = parts[0]["__key__"]
+            merged: dict[str, Any] = {"__key__": key}
+            for part in parts:
+                if part["__key__"] != key:
+                    raise ValueError(f"{part['__url__']}: key {part['__key__']!r} where the base "
+                                     f"shard has {key!r}")
+                merged.update({k: v for k, v in part.items() if not k.startswith("__")})
+            yield merged
 
 
 def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
@@ -30,3 +65,9 @@ def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
         feats = feats.rename(lambda c, n=name: c if c == "utt_id" else f"{n}.{c}")
         frame = frame.join(feats, on="utt_id", how="left")
     return frame
+
+
+def status(path: str) -> pl.DataFrame:
+    """Per utterance and extractor: ok / skipped / failed, with stage and reason."""
+    store = resolve_dataset(path)
+    return pl.read_parquet(f"{store.uri}/status/*/part-*.parquet")

@@ -1,12 +1,17 @@
 """The output layout on any fsspec filesystem, atomic writes, and the dataset card.
 
 OUT/<name>/<version>/
-  dataset.json                      the card: version, provenance, counts, sha256 of every file
-  utterances.parquet                manifest + labels (schemas.MANIFEST_SCHEMA)
-  errors.parquet                    what failed and why (schemas.ERROR_SCHEMA)
-  features/<extractor>/part-NNNNNN.parquet   one part per shard, keyed by utt_id
-  shards/shard-NNNNNN.tar           WebDataset samples, __key__ = utt_id
-  _parts/                           per-shard completion markers while a run is unfinished
+  dataset.json                          the card: version, provenance, counts, sha256 of files
+  utterances.parquet                    manifest + labels (schemas.MANIFEST_SCHEMA)
+  errors.parquet                        what failed and why (schemas.ERROR_SCHEMA)
+  shards/shard-NNNNNN.tar               base WebDataset shard: <utt_id>.json (labels and meta)
+  shards/<extractor>/shard-NNNNNN.tar   the extractor's arrays, same keys in the same order
+  features/<extractor>/part-NNNNNN.parquet   one row per utterance with features, by utt_id
+  status/<extractor>/part-NNNNNN.parquet     one row per utterance: ok | skipped | failed
+
+Shard N of every group holds the same utterances (Lhotse Shar's layout), so adding an extractor
+adds files and never rewrites existing ones. A unit (the base, or one extractor) of shard N is
+complete when its last file exists: the base tar, or the extractor's status part.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import uuid
 from typing import Any
 
@@ -25,20 +31,37 @@ from fsspec import AbstractFileSystem
 CARD = "dataset.json"
 UTTERANCES = "utterances.parquet"
 ERRORS = "errors.parquet"
-PARTS = "_parts"
+BASE = "base"
+BASE_TAR_RE = re.compile(r"^shards/shard-\d{6}\.tar$")
+
+
+def base_tar(shard: int) -> str:
+    return f"shards/shard-{shard:06d}.tar"
+
+
+def extractor_tar(extractor: str, shard: int) -> str:
+    return f"shards/{extractor}/shard-{shard:06d}.tar"
 
 
 def feature_part(extractor: str, shard: int) -> str:
     return f"features/{extractor}/part-{shard:06d}.parquet"
 
 
-def shard_tar(shard: int) -> str:
-    return f"shards/shard-{shard:06d}.tar"
+def status_part(extractor: str, shard: int) -> str:
+    """Written last for an extractor's shard: its presence means the unit is complete."""
+    return f"status/{extractor}/part-{shard:06d}.parquet"
 
 
-def shard_marker(shard: int) -> str:
-    """Written last for a shard: its presence means every file of the shard is complete."""
-    return f"{PARTS}/errors-{shard:06d}.parquet"
+def unit_marker(unit: str, shard: int) -> str:
+    return base_tar(shard) if unit == BASE else status_part(unit, shard)
+
+
+def unit_files(unit: str, files: list[str]) -> list[str]:
+    """The files of one unit (the base, or one extractor) among a version's files."""
+    if unit == BASE:
+        return [f for f in files if BASE_TAR_RE.match(f)]
+    prefixes = (f"features/{unit}/", f"status/{unit}/", f"shards/{unit}/")
+    return [f for f in files if f.startswith(prefixes)]
 
 
 class Store:
@@ -86,9 +109,7 @@ class Store:
         """Every data file, relative, sorted; the card itself and work files are not listed."""
         found = self.fs.find(self.path)
         rels = [p[len(self.path) + 1 :] for p in found]
-        return sorted(
-            r for r in rels if r != CARD and not r.startswith(PARTS) and ".tmp-" not in r
-        )
+        return sorted(r for r in rels if r != CARD and ".tmp-" not in r)
 
     def read_card(self) -> dict[str, Any]:
         with self.fs.open(self.full(CARD), "rb") as fh:
@@ -98,9 +119,24 @@ class Store:
         data = json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
         self.write_bytes(CARD, data)
 
-    def remove_parts(self) -> None:
-        if self.exists(PARTS):
-            self.fs.rm(self.full(PARTS), recursive=True)
+    def read_bytes(self, rel: str) -> bytes:
+        with self.fs.open(self.full(rel), "rb") as fh:
+            return fh.read()
+
+    def versions(self) -> list[Store]:
+        """Complete sibling versions of the same dataset (those with a card), newest first."""
+        parent = self.path.rsplit("/", 1)[0]
+        if not self.fs.exists(parent):
+            return []
+        found = []
+        for sub in self.fs.ls(parent, detail=False):
+            sub = sub.rstrip("/")
+            if sub == self.path:
+                continue
+            other = Store(self.fs.unstrip_protocol(sub) if "://" in self.uri else sub)
+            if other.exists(CARD):
+                found.append((other.read_card().get("created", ""), other))
+        return [s for _, s in sorted(found, key=lambda v: v[0], reverse=True)]
 
 
 def resolve_dataset(path: str) -> Store:

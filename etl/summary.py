@@ -46,6 +46,19 @@ def timing_table(card: dict[str, Any]) -> Table:
     return table
 
 
+def status_table(card: dict[str, Any]) -> Table:
+    """Per extractor: utterances ok, skipped and failed, and where its outputs came from."""
+    table = Table(title="per-utterance status by extractor")
+    for col in ("extractor", "version", "ok", "skipped", "failed", "computed or reused"):
+        table.add_column(col, justify="right" if col in ("ok", "skipped", "failed") else "left")
+    for name, ex in card["extractors"].items():
+        st = ex.get("status", {})
+        origin = f"reused from {ex['reused_from']}" if ex.get("reused_from") else "computed"
+        table.add_row(name, str(ex["version"]), *(str(st.get(k, 0)) for k in
+                                                  ("ok", "skipped", "failed")), origin)
+    return table
+
+
 def print_summary(store: Store, card: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     counts = card["counts"]
@@ -56,6 +69,8 @@ def print_summary(store: Store, card: dict[str, Any], console: Console | None = 
         f"extractors: {', '.join(card['extractors']) or 'none'}"
     )
     console.print(label_table(store))
+    if card["extractors"]:
+        console.print(status_table(card))
     if card.get("run", {}).get("stage_seconds"):
         console.print(timing_table(card))
     for item in counts.get("unlabeled", []):

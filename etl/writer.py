@@ -1,4 +1,5 @@
-"""Turns processed rows of one shard into its files: feature parts, a WebDataset tar, errors."""
+"""Turns the processed rows of one shard into its files: the base tar, and per extractor a
+feature part, a WebDataset tar and a status part."""
 
 from __future__ import annotations
 
@@ -11,76 +12,77 @@ import pyarrow as pa
 import webdataset as wds
 
 from etl.arrays import npy_bytes, unpack
-from etl.store import Store, feature_part, shard_marker, shard_tar
+from etl.store import Store, base_tar, extractor_tar, feature_part, status_part
 from extractors import Extractor
-from schemas import ERROR_SCHEMA, validate_table
+from schemas import STATUS_SCHEMA, validate_table
 
 
-def _status(row: dict[str, Any], stage: str) -> str:
-    if row.get(f"{stage}_error_type"):
-        return "failed"
-    return "ok" if row.get(f"{stage}_blob" if stage != "decode" else "duration_s") else "skipped"
-
-
-def error_rows(rows: Sequence[dict[str, Any]], stages: Sequence[str]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        for stage in stages:
-            if row.get(f"{stage}_error_type"):
-                out.append({
-                    "corpus": row["corpus"],
-                    "utt_id": row["utt_id"],
-                    "path": row["audio_uri"],
-                    "stage": stage,
-                    "error_type": row[f"{stage}_error_type"],
-                    "message": row[f"{stage}_error"],
-                })
+def status_row(row: dict[str, Any], name: str) -> dict[str, Any]:
+    """ok / skipped / failed for one utterance and one extractor, with where and why."""
+    out = {"utt_id": row["utt_id"], "extractor": name, "status": "ok", "stage": None,
+           "reason": None, "message": None, "duration_s": row.get("duration_s")}
+    if row.get("decode_error_type"):
+        out.update(status="failed", stage="decode", reason=row["decode_error_type"],
+                   message=row["decode_error"])
+    elif row.get("duration_s") is None:
+        out.update(status="skipped", stage="decode", reason="no audio",
+                   message="the utterance has no audio stream")
+    elif row.get(f"{name}_error_type") == "Skip":
+        out.update(status="skipped", stage="extract", reason=row[f"{name}_error"])
+    elif row.get(f"{name}_error_type"):
+        out.update(status="failed", stage="extract", reason=row[f"{name}_error_type"],
+                   message=row[f"{name}_error"])
     return out
 
 
+def _tar(samples: list[dict[str, bytes | str]]) -> bytes:
+    buf = io.BytesIO()
+    # mtime fixed and owner anonymous so the same samples give byte-identical tars.
+    with wds.TarWriter(buf, user="", group="", mtime=0.0, encoder=False) as tar:
+        for sample in samples:
+            tar.write(sample)
+    return buf.getvalue()
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False).encode()
+
+
 class ShardWriter:
-    def __init__(self, store: Store, extractors: Sequence[Extractor],
-                 manifest: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, store: Store, manifest: dict[str, dict[str, Any]]) -> None:
         self.store = store
-        self.extractors = list(extractors)
-        self.manifest = manifest  # utt_id -> manifest row (labels and meta for the sample json)
-        self.stages = ["decode", *(e.name for e in self.extractors)]
+        self.manifest = manifest  # utt_id -> manifest row (the base sample's json)
 
-    def write(self, shard: int, rows: list[dict[str, Any]]) -> None:
+    def write_base(self, shard: int, utt_ids: Sequence[str]) -> None:
+        samples = []
+        for uid in sorted(utt_ids):
+            meta = dict(self.manifest[uid])
+            meta["meta"] = json.loads(meta["meta"]) if meta.get("meta") else None
+            samples.append({"__key__": uid, "json": _json(meta)})
+        self.store.write_bytes(base_tar(shard), _tar(samples))
+
+    def write_extractor(self, ex: Extractor, shard: int, rows: list[dict[str, Any]]) -> None:
+        """Feature part, tar and status part (last: it marks the unit complete)."""
         rows = sorted(rows, key=lambda r: r["utt_id"])
-        arrays = {
-            ex.name: {r["utt_id"]: unpack(r[f"{ex.name}_blob"])
-                      for r in rows if r.get(f"{ex.name}_blob")}
-            for ex in self.extractors
-        }
-        for ex in self.extractors:
-            table_rows = [{"utt_id": uid, **ex.to_row(a)} for uid, a in arrays[ex.name].items()]
-            schema = ex.schema()
-            table = validate_table(pa.Table.from_pylist(table_rows, schema=schema), schema,
-                                   f"{ex.name} features, shard {shard}")
-            self.store.write_table(feature_part(ex.name, shard), table)
-        self.store.write_bytes(shard_tar(shard), self._tar(rows, arrays))
-        errors = pa.Table.from_pylist(error_rows(rows, self.stages), schema=ERROR_SCHEMA)
-        # The marker goes last: a shard with a marker has all of its files.
-        self.store.write_table(shard_marker(shard),
-                               validate_table(errors, ERROR_SCHEMA, f"errors, shard {shard}"))
-
-    def _tar(self, rows: list[dict[str, Any]], arrays: dict[str, dict[str, Any]]) -> bytes:
-        buf = io.BytesIO()
-        # mtime fixed and owner anonymous so the same samples give byte-identical tars.
-        with wds.TarWriter(buf, user="", group="", mtime=0.0, encoder=False) as tar:
-            for row in rows:
-                uid = row["utt_id"]
-                meta = dict(self.manifest[uid])
-                meta["meta"] = json.loads(meta["meta"]) if meta.get("meta") else None
-                meta["duration_s"] = row.get("duration_s")
-                meta["status"] = {stage: _status(row, stage) for stage in self.stages}
-                sample = {
-                    "__key__": uid,
-                    "json": json.dumps(meta, sort_keys=True, ensure_ascii=False).encode(),
-                }
-                for ex in self.extractors:
-                    for field, array in arrays[ex.name].get(uid, {}).items():
-                        sample[f"{ex.name}.{field}.npy"] = npy_bytes(array)
-                tar.write(sample)
-        return buf.getvalue()
+        statuses = [status_row(r, ex.name) for r in rows]
+        arrays = {r["utt_id"]: unpack(r[f"{ex.name}_blob"])
+                  for r, s in zip(rows, statuses, strict=True) if s["status"] == "ok"}
+        schema = ex.schema()
+        table = pa.Table.from_pylist(
+            [{"utt_id": uid, **ex.to_row(a)} for uid, a in arrays.items()], schema=schema)
+        self.store.write_table(feature_part(ex.name, shard),
+                               validate_table(table, schema, f"{ex.name} features, shard {shard}"))
+        samples = []
+        for st in statuses:
+            sample: dict[str, bytes | str] = {
+                "__key__": st["utt_id"],
+                f"{ex.name}.status.json": _json({k: st[k] for k in ("status", "stage", "reason",
+                                                                    "duration_s")}),
+            }
+            for field, array in arrays.get(st["utt_id"], {}).items():
+                sample[f"{ex.name}.{field}.npy"] = npy_bytes(array)
+            samples.append(sample)
+        self.store.write_bytes(extractor_tar(ex.name, shard), _tar(samples))
+        status = pa.Table.from_pylist(statuses, schema=STATUS_SCHEMA)
+        self.store.write_table(status_part(ex.name, shard),
+                               validate_table(status, STATUS_SCHEMA, f"{ex.name} status"))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from extractors.base import Extractor, Resources
+from extractors.audio_stats import AudioStatsExtractor
+from extractors.base import Extractor, Resources, Skip
 from extractors.egemaps import EgemapsExtractor
 
-REGISTRY: dict[str, type[Extractor]] = {cls.name: cls for cls in (EgemapsExtractor,)}
+REGISTRY: dict[str, type[Extractor]] = {
+    cls.name: cls for cls in (AudioStatsExtractor, EgemapsExtractor)
+}
 
 
 def build(name: str, device: str = "cpu", **config: Any) -> Extractor:
@@ -20,4 +23,4 @@ def build(name: str, device: str = "cpu", **config: Any) -> Extractor:
     return cls(device=device, **config)
 
 
-__all__ = ["REGISTRY", "Extractor", "Resources", "build"]
+__all__ = ["REGISTRY", "Extractor", "Resources", "Skip", "build"]

@@ -18,6 +18,11 @@ import numpy as np
 import pyarrow as pa
 
 
+class Skip(Exception):
+    """Raised by `extract` when an utterance is not for this extractor (e.g. too short);
+    recorded as status "skipped" with the message as the reason."""
+
+
 @dataclass(frozen=True)
 class Resources:
     num_cpus: float = 1.0

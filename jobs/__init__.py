@@ -32,9 +32,10 @@ def get_adapter(name: str) -> Adapter:
         ) from None
 
 
-def build_manifest(corpus: str, root: str, label_version: str = "v1") -> Manifest:
+def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") -> Manifest:
     """Scan a corpus root in its native layout into the uniform manifest."""
-    adapter = get_adapter(corpus)
+    adapter = corpus if isinstance(corpus, Adapter) else get_adapter(corpus)
+    corpus = adapter.name
     fs, path = open_root(root, corpus, adapter.layout)
     result: ScanResult = adapter.scan(fs, path, load_label_schema(label_version))
     hash_media(fs, result, corpus)

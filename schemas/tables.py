@@ -83,3 +83,18 @@ def validate_table(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
         if not field.nullable and table.column(field.name).null_count:
             raise SchemaMismatchError(f"{what}: column {field.name!r} must not contain nulls")
     return table
+
+# One row per utterance and extractor: did it produce features, and if not, why.
+# A reader can always tell "nothing found" (ok, with empty features) from "skipped" from
+# "failed"; an extractor with no status table was not run.
+STATUS_SCHEMA = pa.schema(
+    [
+        pa.field("utt_id", pa.string(), nullable=False),
+        pa.field("extractor", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # ok | skipped | failed
+        pa.field("stage", pa.string()),  # where it stopped: decode | extract (null when ok)
+        pa.field("reason", pa.string()),  # why skipped, or the error type when failed
+        pa.field("message", pa.string()),
+        pa.field("duration_s", pa.float64()),  # decoded audio seconds
+    ]
+)

@@ -35,9 +35,11 @@ def test_bad_media_is_recorded_and_the_rest_lands(tmp_path, ray_local):
 
     feats = pl.read_parquet(out / "features/egemaps/part-000000.parquet")
     assert sorted(feats["utt_id"]) == [f"ravdess_01-{e}-01-01-01-01" for e in ("03", "04", "05")]
-    samples = {s["__key__"]: json.loads(s["json"])
-               for s in wds.WebDataset(str(out / "shards/shard-000000.tar"), shardshuffle=False)}
-    assert len(samples) == 5  # one sample per utterance, failed ones say so
-    assert samples["ravdess_01-06-01-01-01-01"]["status"] == {"decode": "failed",
-                                                              "egemaps": "skipped"}
+    status = {s["__key__"]: json.loads(s["egemaps.status.json"]) for s in
+              wds.WebDataset(str(out / "shards/egemaps/shard-000000.tar"), shardshuffle=False)}
+    assert len(status) == 5  # one sample per utterance, failed ones say so
+    assert status["ravdess_01-06-01-01-01-01"]["status"] == "failed"
+    assert status["ravdess_01-06-01-01-01-01"]["stage"] == "decode"
+    assert status["ravdess_01-03-01-01-01-01"]["status"] == "ok"
     assert result.card["counts"]["errors_by_stage"] == {"decode": 2, "manifest": 1}
+    assert result.card["extractors"]["egemaps"]["status"] == {"failed": 2, "ok": 3}

@@ -14,7 +14,7 @@ import pytest
 import webdataset as wds
 
 from etl.pipeline import plan, run
-from etl.read import scan, shard_urls
+from etl.read import iter_samples, scan, shard_urls
 from etl.store import Store, resolve_dataset, verify
 
 
@@ -43,9 +43,11 @@ def test_output_layout_and_card(demo_run):
     assert any(name.endswith(".conf") for name in ex["models"])
     expected = {"utterances.parquet", "errors.parquet",
                 *(f"features/egemaps/part-{i:06d}.parquet" for i in range(3)),
+                *(f"status/egemaps/part-{i:06d}.parquet" for i in range(3)),
+                *(f"shards/egemaps/shard-{i:06d}.tar" for i in range(3)),
                 *(f"shards/shard-{i:06d}.tar" for i in range(3))}
     assert set(card["files"]) == expected
-    assert not (root / "_parts").exists()
+    assert ex["status"] == {"ok": 24}
     assert verify(Store(str(root))) == []
 
 
@@ -60,20 +62,31 @@ def test_polars_and_pyarrow_read_the_tables(demo_run):
     assert pads.dataset(root / "errors.parquet").count_rows() == 0
 
 
-def test_webdataset_reads_every_sample(demo_run):
+def test_webdataset_reads_every_shard_group(demo_run):
     root = version_dir(demo_run[1])
     labels = dict(pl.read_parquet(root / "utterances.parquet").select("utt_id", "label").rows())
-    urls = [str(u) for u in sorted((root / "shards").glob("*.tar"))]
-    samples = list(wds.WebDataset(urls, shardshuffle=False).decode())
-    assert sorted(s["__key__"] for s in samples) == sorted(labels)
-    for s in samples:
-        assert s["json"]["label"] == labels[s["__key__"]]
-        assert s["json"]["status"] == {"decode": "ok", "egemaps": "ok"}
+    base = [str(u) for u in sorted((root / "shards").glob("*.tar"))]
+    samples = list(wds.WebDataset(base, shardshuffle=False).decode())
+    assert [s["__key__"] for s in samples] == sorted(labels)  # sorted by utt_id, shard by shard
+    assert all(s["json"]["label"] == labels[s["__key__"]] for s in samples)
+    feats = [str(u) for u in sorted((root / "shards" / "egemaps").glob("*.tar"))]
+    arrays = list(wds.WebDataset(feats, shardshuffle=False).decode())
+    assert [s["__key__"] for s in arrays] == sorted(labels)  # same keys, same order
+    for s in arrays:
+        assert s["egemaps.status.json"]["status"] == "ok"
         assert s["egemaps.functionals.npy"].shape == (88,)
         lld, times = s["egemaps.lld.npy"], s["egemaps.lld_times.npy"]
         assert lld.shape[1] == 25 and lld.shape[0] == times.shape[0] > 50
         assert np.allclose(np.diff(times), 0.01, atol=1e-4)
-        assert times[-1] <= s["json"]["duration_s"]
+        assert times[-1] <= s["egemaps.status.json"]["duration_s"]
+
+
+def test_iter_samples_joins_the_groups(demo_run):
+    samples = list(iter_samples(demo_run[1].path))
+    assert len(samples) == 24
+    s = samples[0]
+    assert s["json"]["utt_id"] == s["__key__"]
+    assert s["egemaps.functionals.npy"].shape == (88,)
 
 
 def test_read_back_helpers_push_filters_down(demo_run):

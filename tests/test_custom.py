@@ -1,0 +1,145 @@
+"""Bring your own corpus: a table or a file-name pattern plus a label map."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import jobs
+from etl.pipeline import RunConfig, run
+from jobs import custom
+from jobs.base import CorpusError
+from tests import corpora
+from tests.media import write_wav
+
+EXAMPLES = Path(__file__).parent.parent / "jobs" / "examples"
+
+
+def write_table_corpus(root: Path) -> Path:
+    for name in ("a.wav", "b.wav", "c.wav", "long.wav"):
+        write_wav(root / "audio" / name, 3.0 if name == "long.wav" else 0.8, 16_000)
+    (root / "my_corpus.csv").write_text(
+        "file,id,speaker,split,start,end,text,emotion,val,act\n"
+        "audio/a.wav,u1,s1,train,,,hello,ang,2,6\n"
+        "audio/b.wav,u2,s2,test,,,hi,xxx,4,4\n"
+        "audio/long.wav,u3,s1,train,1.0,2.5,a span,hap,7,1\n"
+        "audio/missing.wav,u4,s2,train,,,gone,neu,4,4\n"
+        "audio/c.wav,u5,s2,train,,,what,joy,4,4\n"
+        "audio/c.wav,u6,s2,train,soon,,bad start,neu,4,4\n"
+    )
+    return root
+
+
+def test_table_job_maps_labels_and_reports_problems(tmp_path):
+    write_table_corpus(tmp_path / "mine")
+    job = tmp_path / "mine" / "job.yaml"
+    job.write_text((EXAMPLES / "table.yaml").read_text())
+    spec = custom.load_job(str(job))
+    m = jobs.build_manifest(custom.make_adapter(spec), custom.default_root(spec))
+    rows = {r["utt_id"]: r for r in m.table.to_pylist()}
+    assert sorted(rows) == ["my_corpus_u1", "my_corpus_u2", "my_corpus_u3"]
+    u1 = rows["my_corpus_u1"]
+    assert (u1["label"], u1["label_native"], u1["speaker"], u1["split"]) == (
+        "angry", "ang", "my_corpus_s1", "train")
+    assert (u1["valence"], u1["arousal"], u1["valence_native"]) == pytest.approx(
+        (-2 / 3, 2 / 3, 2.0))
+    assert (rows["my_corpus_u2"]["label"], rows["my_corpus_u2"]["label_status"]) == (
+        None, "no_agreement")
+    assert (rows["my_corpus_u3"]["start"], rows["my_corpus_u3"]["end"]) == (1.0, 2.5)
+    problems = {p["error_type"]: p for p in m.problems.to_pylist()}
+    assert set(problems) == {"LabelWithoutMedia", "UnknownLabel", "LabelFileError"}
+    assert problems["LabelWithoutMedia"]["path"].endswith("audio/missing.wav")
+    assert problems["UnknownLabel"]["message"] == (
+        "my_corpus: unknown label code 'joy'; valid codes: ang, hap, neu, sad, xxx")
+    assert problems["LabelFileError"]["message"].endswith(
+        "my_corpus.csv:7: expected a number for start, got 'soon'")
+
+
+def test_table_corpus_end_to_end(tmp_path, ray_local):
+    root = write_table_corpus(tmp_path / "mine")
+    spec = custom.load_job(None, corpus="my_corpus", manifest=str(root / "my_corpus.csv"),
+                           columns={"media": "file", "utt_id": "id", "label": "emotion",
+                                    "start": "start", "end": "end", "speaker": "speaker"},
+                           labels={"ang": "angry", "hap": "happy", "neu": "neutral",
+                                   "xxx": None, "joy": "happy"})
+    cfg = RunConfig(corpora=["my_corpus"], roots=[custom.default_root(spec)],
+                    out=str(tmp_path / "out"), adapters={"my_corpus": custom.make_adapter(spec)})
+    result = run(cfg)
+    out = Path(result.path)
+    feats = pl.read_parquet(out / "features/egemaps/*.parquet")
+    assert sorted(feats["utt_id"]) == ["my_corpus_u1", "my_corpus_u2", "my_corpus_u3",
+                                       "my_corpus_u5"]
+    status = pl.read_parquet(out / "status/egemaps/*.parquet")
+    span = status.filter(pl.col("utt_id") == "my_corpus_u3")["duration_s"][0]
+    assert span == pytest.approx(1.5, abs=0.01)  # cut from the 3 s file
+    assert result.card["counts"]["problems_by_type"] == {"LabelFileError": 1,
+                                                         "LabelWithoutMedia": 1}
+
+
+def test_pattern_job_matches_the_builtin_adapter(tmp_path):
+    root = corpora.make_emodb(tmp_path / "EmoDB")
+    builtin = jobs.build_manifest("emodb", str(root)).table.to_pylist()
+    spec = custom.load_job(str(EXAMPLES / "emodb.yaml"))
+    pattern = jobs.build_manifest(custom.make_adapter(spec), str(root)).table.to_pylist()
+    strip = lambda r, c: {"id": r["utt_id"].removeprefix(f"{c}_"),  # noqa: E731
+                          **{k: r[k] for k in ("label", "label_native", "label_status", "gender",
+                                               "split", "language", "audio_sha256")},
+                          "speaker": r["speaker"].removeprefix(f"{c}_")}
+    assert [strip(r, "emodb_pattern") for r in pattern] == [strip(r, "emodb") for r in builtin]
+    assert len(pattern) == 7
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("corpus: Bad Name\nmanifest: x.csv\n", "expected `corpus:` a lower-case name"),
+    ("corpus: ok\n", "give either `manifest:`"),
+    ("corpus: ok\nmanifest: x.csv\nfoo: 1\n", "unknown keys ['foo']"),
+    ("corpus: ok\npattern: '(?P<label>['\n", "pattern is not a valid regex"),
+    ("corpus: ok\nmanifest: x.csv\ncolumns: {mood: m}\n", "unknown column roles ['mood']"),
+])
+def test_bad_job_files_say_what_is_wrong(tmp_path, text, message):
+    job = tmp_path / "job.yaml"
+    job.write_text(text)
+    with pytest.raises(CorpusError, match=None) as info:
+        custom.load_job(str(job))
+    assert message in str(info.value)
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("corpus: ok\nlabels:\n  a: [unclosed\n")
+    with pytest.raises(ValueError, match=r"job\.yaml:\d+: expected a YAML job file"):
+        custom.load_job(str(job))
+
+
+def test_label_map_targets_must_be_canonical(tmp_path):
+    root = write_table_corpus(tmp_path / "mine")
+    spec = custom.load_job(None, corpus="x", manifest=str(root / "my_corpus.csv"),
+                           columns={"media": "file", "label": "emotion"},
+                           labels={"ang": "furious"})
+    with pytest.raises(CorpusError, match=r"'furious'.* not canonical classes"):
+        jobs.build_manifest(custom.make_adapter(spec), str(root))
+
+
+def test_missing_column_is_one_clear_error(tmp_path):
+    root = write_table_corpus(tmp_path / "mine")
+    spec = custom.load_job(None, corpus="x", manifest=str(root / "my_corpus.csv"),
+                           columns={"media": "path"})
+    with pytest.raises(CorpusError, match=r"my_corpus\.csv: expected columns 'path' \(media\)"):
+        jobs.build_manifest(custom.make_adapter(spec), str(root))
+
+
+def test_jsonl_and_parquet_tables(tmp_path):
+    root = write_table_corpus(tmp_path / "mine")
+    rows = [{"file": "audio/a.wav", "emotion": "ang"}, {"file": "audio/b.wav", "emotion": "xxx"}]
+    (root / "t.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    pl.DataFrame(rows).write_parquet(root / "t.parquet")
+    for table in ("t.jsonl", "t.parquet"):
+        spec = custom.load_job(None, corpus="x", manifest=str(root / table),
+                               columns={"media": "file", "label": "emotion"},
+                               labels={"ang": "angry", "xxx": None})
+        m = jobs.build_manifest(custom.make_adapter(spec), str(root))
+        assert m.table["label"].to_pylist() == ["angry", None]
+        assert m.table["utt_id"].to_pylist() == ["x_a", "x_b"]
