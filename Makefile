@@ -20,7 +20,7 @@ CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
 MANIFEST ?=
 JOB ?=
 
-.PHONY: install system-deps demo test lint clean custom $(CORPORA)
+.PHONY: install system-deps demo test lint clean custom bench $(CORPORA)
 
 install: $(STAMP)
 
@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile | system-deps
 	$(PIP) --upgrade pip setuptools wheel
 	# CPU torch from local disk first, so nothing later can pull the CUDA build.
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,s3]'
 	# insightface only for its real face photos (the demo corpus); --no-deps because it
 	# requires the GUI build of OpenCV, which collides with the headless one.
 	$(PIP) --no-deps insightface
@@ -56,6 +56,22 @@ lint: $(STAMP)
 $(CORPORA): $(STAMP)
 	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=/path/to/corpus [OUT=out]"; exit 2; }
 	$(BIN)/mer-etl run $@ --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
+
+# The same job on an existing Ray cluster: make cluster-ravdess ROOT=s3://bucket/RAVDESS
+# OUT=s3://bucket/out RAY_ADDRESS=http://head:8265. The repository is the job's working_dir
+# (its top-level packages are importable on every node); RUNTIME_ENV adds what the cluster's
+# image lacks, e.g. {"pip": ["opensmile", "ffmpeg-python", "webdataset", "s3fs", "h5py"]}.
+RUNTIME_ENV ?= {}
+cluster-%: $(STAMP)
+	@test -n "$(RAY_ADDRESS)" || { echo "set RAY_ADDRESS to the cluster's job server (http://head:8265)"; exit 2; }
+	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=s3://... OUT=s3://... RAY_ADDRESS=..."; exit 2; }
+	$(BIN)/ray job submit --address "$(RAY_ADDRESS)" --working-dir . \
+	  --runtime-env-json '$(RUNTIME_ENV)' -- \
+	  python -m etl.cli run $* --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) --ray-address auto
+
+# Speed and memory of the whole pipeline; writes bench/results.md (commit it with the machine).
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py --clips 240
 
 # Any corpus from a table or a job file: make custom MANIFEST=table.csv [JOB=jobs/x.yaml]
 custom: $(STAMP)

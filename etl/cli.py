@@ -186,6 +186,24 @@ def verify_cmd(
     console.print(f"[green]ok[/]: {len(store.read_card()['files'])} files match {store.uri}")
 
 
+@app.command(name="retry-errors")
+def retry_errors_cmd(
+    path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs for local Ray")] = None,
+    ray_address: Annotated[str | None, typer.Option(envvar="RAY_ADDRESS")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
+) -> None:
+    """Reprocess only the utterances that failed (same version, rewritten card)."""
+    from etl.retry import retry_errors
+
+    result = retry_errors(path, num_cpus=num_cpus, ray_address=ray_address, device=device)
+    if result.up_to_date:
+        console.print(f"nothing to retry: {result.path} has no failed utterances")
+        return
+    console.print(f"retried {result.card['run']['retried']} (extractor: shards)")
+    print_summary(resolve_dataset(result.path), result.card, console)
+
+
 @app.command()
 def demo(
     corpus_dir: Annotated[Path, typer.Option(help="where the demo corpus is generated")] = Path(
@@ -226,3 +244,7 @@ def main() -> None:
             sys.exit(exc.exit_code)
         raise
     sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":  # `python -m etl.cli`, as cluster jobs run it
+    main()

@@ -76,11 +76,31 @@ def _video(photo: Path, wav: Path, mp4: Path) -> None:
     )
 
 
-def generate(root: Path) -> list[Path]:
-    """Write the demo corpus under root (skipping files already there); return its files."""
-    photos = face_photos()
+def many_performances(n: int) -> list[tuple[str, str, str, str]]:
+    """n speech performances in RAVDESS's own enumeration (actor by actor, every code)."""
+    out = []
+    for actor in range(1, 25):
+        for emotion in PROSODY:
+            for intensity in ("01", "02"):
+                if emotion == "01" and intensity == "02":
+                    continue
+                for statement in STATEMENTS:
+                    out.append((f"{actor:02d}", emotion, intensity, statement))
+                    if len(out) == n:
+                        return out
+    raise ValueError(f"at most {len(out)} speech performances with repetition 01")
+
+
+def generate(root: Path, clips: list[tuple[str, str, str, str]] | None = None,
+             video: bool = True) -> list[Path]:
+    """Write the demo corpus under root (skipping files already there); return its files.
+
+    `clips` overrides the demo's 24 performances (benchmarks use `many_performances`);
+    without video only the audio-only WAVs are written.
+    """
+    photos = face_photos() if video else []
     files = []
-    for actor, emotion, intensity, statement in performances():
+    for actor, emotion, intensity, statement in clips or performances():
         folder = root / f"Actor_{actor}"
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"01-{emotion}-{intensity}-{statement}-01-{actor}"
@@ -92,9 +112,12 @@ def generate(root: Path) -> list[Path]:
             tmp = wav.with_suffix(".part.wav")
             _speak(STATEMENTS[statement], voices[int(actor) % len(voices)], PROSODY[emotion], tmp)
             tmp.rename(wav)
+        files.append(wav)
+        if not video:
+            continue
         if not mp4.exists():
             tmp = mp4.with_suffix(".part.mp4")
             _video(photos[0] if male else photos[1], wav, tmp)
             tmp.rename(mp4)
-        files += [wav, mp4]
+        files.append(mp4)
     return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ WORK_COLUMNS = ["utt_id", "corpus", "audio_uri", "start", "end", "shard"]
 # label schema or a relabelled corpus recomputes no features.
 MEDIA_COLUMNS = ["utt_id", "audio_uri", "audio_sha256", "start", "end",
                  "video_uri", "video_sha256", "video_start", "video_end"]
+
+
+DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass
@@ -119,17 +123,28 @@ def plan(cfg: RunConfig) -> Plan:
     inputs["units"] = units
     version = versioning.dataset_version(inputs)
     name = cfg.name or "+".join(cfg.corpora)
+    if not DATASET_NAME_RE.match(name):
+        raise ValueError(f"dataset name {name!r}: expected letters, digits and _ . + - only, "
+                         "so the output stays inside --out")
     store = Store(f"{cfg.out.rstrip('/')}/{name}/{version}")
     return Plan(manifest, problems, exs, inputs, version, name, store)
 
 
 def run(cfg: RunConfig) -> RunResult:
     t0 = time.perf_counter()
-    p = plan(cfg)
+    return execute(cfg, plan(cfg), t0)
+
+
+def execute(cfg: RunConfig, p: Plan, t0: float | None = None) -> RunResult:
+    """Produce the planned version: reuse what earlier versions have, resume what a killed
+    run left, compute the rest, then write the card."""
+    t0 = time.perf_counter() if t0 is None else t0
     store = p.store
     if store.exists(CARD):
         log.info("up to date: %s already holds version %s; nothing written", store.uri, p.version)
         return RunResult(store.uri, p.version, True, store.read_card(), time.perf_counter() - t0)
+    if stale := store.remove_stale_temporaries():
+        log.info("removed %d partial file(s) a killed run left in %s", stale, store.uri)
     reused = _reuse(p)
     compute = [ex for ex in p.extractors if ex.name not in reused]
     units = ([] if BASE in reused else [BASE]) + [ex.name for ex in compute]
@@ -137,14 +152,20 @@ def run(cfg: RunConfig) -> RunResult:
                           if not store.exists(unit_marker(u, s))})
     if len(todo_shards) < p.n_shards and todo_shards:
         log.info("resuming %s: %d of %d shards left", store.uri, len(todo_shards), p.n_shards)
-    work = p.manifest.append_column(
-        "shard", pa.array([i // cfg.shard_size for i in range(p.manifest.num_rows)], pa.int64()))
-    todo = work.filter(pc.is_in(work["shard"], pa.array(todo_shards, pa.int64())))
+    todo = shard_rows(p, todo_shards)
     stats = _process(cfg, p, todo, compute, write_base=BASE in units) if todo.num_rows else {}
     stats["computed"] = [ex.name for ex in compute]
     stats["reused"] = reused
     card = _finish(cfg, p, stats, t0)
     return RunResult(store.uri, p.version, False, card, time.perf_counter() - t0)
+
+
+def shard_rows(p: Plan, shards: list[int]) -> pa.Table:
+    """The manifest rows of the given shards, with their shard number."""
+    size = p.inputs["config"]["shard_size"]
+    work = p.manifest.append_column(
+        "shard", pa.array([i // size for i in range(p.manifest.num_rows)], pa.int64()))
+    return work.filter(pc.is_in(work["shard"], pa.array(shards, pa.int64())))
 
 
 def _reuse(p: Plan) -> dict[str, str]:
@@ -187,7 +208,8 @@ def _ray_init(cfg: RunConfig) -> bool:
     if cfg.ray_address:
         ray.init(address=cfg.ray_address, **kwargs)
     else:
-        ray.init(num_cpus=cfg.num_cpus, **kwargs)
+        # "local": always a new local Ray, never a stale cluster `ray start` left on record.
+        ray.init(address="local", num_cpus=cfg.num_cpus, **kwargs)
     return True
 
 
@@ -211,21 +233,28 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
         resources = ray.cluster_resources()
         max_actors = max(1, int(resources.get("CPU", 1)))
         max_gpus = max(1, int(resources.get("GPU", 0)))
-        for ex in exs:
-            res = ex.resources()
+        cpu = [ex for ex in exs if not ex.resources().num_gpus]
+        gpu = [ex for ex in exs if ex.resources().num_gpus]
+        groups = ([cpu] if cpu else []) + [[ex] for ex in gpu]
+        # CPUs the GPU actors need are kept free, or the CPU pool would starve them.
+        max_actors = max(1, max_actors - int(sum(ex.resources().num_cpus for ex in gpu)
+                                             * max_gpus))
+        for i, group in enumerate(groups):
+            res = [ex.resources() for ex in group]
+            gpus = max(r.num_gpus for r in res)
+            memory = sum(r.memory_mb or 0 for r in res)
             ds = ds.map_batches(
                 ExtractorStage,
-                fn_constructor_kwargs={"name": ex.name, "config": ex.config,
-                                       "device": cfg.device, "sample_rate": cfg.sample_rate},
+                fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
+                                       "device": cfg.device, "sample_rate": cfg.sample_rate,
+                                       "drop_audio": i == len(groups) - 1},
                 batch_format="pyarrow", batch_size=cfg.batch_size,
-                # GPU stages get one actor per GPU the cluster has; CPU stages scale with CPUs.
-                compute=ray.data.ActorPoolStrategy(
-                    min_size=1, max_size=max_gpus if res.num_gpus else max_actors),
-                num_cpus=res.num_cpus, num_gpus=res.num_gpus,
-                memory=res.memory_mb * 2**20 if res.memory_mb else None,
+                # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
+                # from the start (an autoscaling pool stayed at one actor on small machines).
+                compute=ray.data.ActorPoolStrategy(size=max_gpus if gpus else max_actors),
+                num_cpus=max(r.num_cpus for r in res), num_gpus=gpus,
+                memory=memory * 2**20 if memory else None,
             )
-        if exs:
-            ds = ds.drop_columns(["audio"])
         return _collect(ds, p, todo, exs, write_base)
     finally:
         if started:

@@ -3,13 +3,29 @@ samples with the base shard and the chosen extractors' shards joined by key."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
+import fsspec
 import polars as pl
 import webdataset as wds
 
 from etl.store import BASE_TAR_RE, UTTERANCES, resolve_dataset
+
+OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "memory")
+
+
+def _fsspec_gopen(url: str, mode: str = "rb", bufsize: int = 8192, **kw: Any) -> Any:
+    return fsspec.open(url, mode).open()
+
+
+# webdataset opens URLs through its gopen scheme table, which knows local files, pipes and
+# HTTP; registering fsspec for object stores lets `wds.WebDataset("s3://...")` read our shards.
+_gopen = importlib.import_module("webdataset.gopen")  # `wds.gopen` is the function, not module
+for _scheme in OBJECT_STORE_SCHEMES:
+    if _gopen.gopen_schemes.get(_scheme, _gopen.gopen_error) is _gopen.gopen_error:
+        _gopen.gopen_schemes[_scheme] = _fsspec_gopen
 
 
 def shard_urls(path: str, extractor: str | None = None) -> list[str]:

@@ -51,24 +51,38 @@ def decode_batch(batch: pa.Table, sample_rate: int = SAMPLE_RATE) -> pa.Table:
 
 
 class ExtractorStage:
-    """A Ray Data callable class: the extractor is built and set up once per actor."""
+    """A Ray Data callable class running one or more extractors on each utterance.
 
-    def __init__(self, name: str, config: dict[str, Any], device: str,
-                 sample_rate: int = SAMPLE_RATE) -> None:
-        self.extractor = extractors.build(name, device=device, **config)
-        self.extractor.setup()
+    The extractors are built and set up once per actor. The engine puts every CPU extractor in
+    one stage (one actor per CPU, no CPU held by an idle light stage) and each GPU extractor in
+    its own stage, so Ray places them by their declared resources.
+    """
+
+    def __init__(self, specs: list[tuple[str, dict[str, Any]]], device: str,
+                 sample_rate: int = SAMPLE_RATE, drop_audio: bool = False) -> None:
+        self.drop_audio = drop_audio  # the last stage drops it: the driver never needs audio
+        self.extractors = [extractors.build(name, device=device, **config)
+                           for name, config in specs]
+        for ex in self.extractors:
+            ex.setup()
         self.sample_rate = sample_rate
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        name = self.extractor.name
+        audio = batch["audio"].to_pylist()
+        for ex in self.extractors:
+            batch = self._one(ex, audio, batch)
+        return batch.drop_columns(["audio"]) if self.drop_audio else batch
+
+    def _one(self, ex: extractors.Extractor, audio: list[bytes | None],
+             batch: pa.Table) -> pa.Table:
         blobs, err_type, err_msg, secs = [], [], [], []
-        for audio in batch["audio"].to_pylist():
+        for data in audio:
             t0 = time.perf_counter()
             blob, etype, emsg = None, None, None
-            if audio is not None:  # no input: decode failed or the utterance has no audio
+            if data is not None:  # no input: decode failed or the utterance has no audio
                 try:
-                    signal = np.frombuffer(audio, dtype=np.float32)
-                    blob = pack(self.extractor.extract(signal, self.sample_rate))
+                    signal = np.frombuffer(data, dtype=np.float32)
+                    blob = pack(ex.extract(signal, self.sample_rate))
                 except Exception as exc:  # recorded in errors.parquet by the writer
                     etype, emsg = _error(exc)
             blobs.append(blob)
@@ -76,8 +90,8 @@ class ExtractorStage:
             err_msg.append(emsg)
             secs.append(time.perf_counter() - t0)
         return (
-            batch.append_column(f"{name}_blob", pa.array(blobs, pa.large_binary()))
-            .append_column(f"{name}_error_type", pa.array(err_type, pa.string()))
-            .append_column(f"{name}_error", pa.array(err_msg, pa.string()))
-            .append_column(f"{name}_s", pa.array(secs, pa.float64()))
+            batch.append_column(f"{ex.name}_blob", pa.array(blobs, pa.large_binary()))
+            .append_column(f"{ex.name}_error_type", pa.array(err_type, pa.string()))
+            .append_column(f"{ex.name}_error", pa.array(err_msg, pa.string()))
+            .append_column(f"{ex.name}_s", pa.array(secs, pa.float64()))
         )

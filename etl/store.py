@@ -79,14 +79,33 @@ class Store:
     def exists(self, rel: str) -> bool:
         return self.fs.exists(self.full(rel))
 
+    @property
+    def is_local(self) -> bool:
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        return "file" in protocols or "local" in protocols
+
     def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write to a temporary name, then rename: a reader never sees a partial file."""
+        """A reader never sees a partial file: on a filesystem we write a temporary name and
+        rename it; an object store's PUT is already all-or-nothing, and its "rename" would be
+        a second full copy."""
         dest = self.full(rel)
+        if not self.is_local:
+            self.fs.pipe_file(dest, data)
+            return
         self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
         with self.fs.open(tmp, "wb") as fh:
             fh.write(data)
         self.fs.mv(tmp, dest)
+
+    def remove_stale_temporaries(self) -> int:
+        """Delete temporaries a killed writer left behind (one writer per version at a time)."""
+        if not self.is_local or not self.fs.exists(self.path):
+            return 0
+        stale = [p for p in self.fs.find(self.path) if ".tmp-" in p.rsplit("/", 1)[-1]]
+        for path in stale:
+            self.fs.rm(path)
+        return len(stale)
 
     def write_table(self, rel: str, table: pa.Table) -> None:
         buf = io.BytesIO()

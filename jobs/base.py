@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,33 +53,62 @@ class Adapter:
     scan: Callable[[AbstractFileSystem, str, LabelSchema], ScanResult]
 
 
-def walk_files(
-    fs: AbstractFileSystem, root: str, result: ScanResult, corpus: str
-) -> Iterator[str]:
-    """Every file under root, sorted; an unreadable directory is recorded, not fatal.
+def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: str
+               ) -> Iterator[str]:
+    """Every file under root, sorted. An unreadable directory is recorded, not fatal; a path
+    that leaves the root (a symlink pointing outside it, a `..` component in an object key, a
+    directory loop) is refused and recorded, so nothing outside the corpus is ever read.
 
     Our own recursion over `fs.ls` because fsspec's `walk` drops its `on_error` callback when
     it recurses, so an unreadable subdirectory would vanish without a word.
     """
-    try:
-        entries = sorted(fs.ls(root, detail=True), key=lambda e: e["name"])
-    except OSError as exc:
-        result.problem(corpus, root, "UnreadableDirectory", f"cannot list directory: {exc}")
-        return
-    for entry in entries:
-        name = entry["name"].rstrip("/")
-        if name == root.rstrip("/"):
-            continue
-        if entry["type"] == "directory":
-            yield from walk_files(fs, name, result, corpus)
-        else:
-            yield name
+    local = _is_local(fs)
+    real_root = os.path.realpath(root) if local else root
+    seen = {real_root}
+
+    def refuse(path: str, why: str) -> None:
+        result.problem(corpus, path, "UnsafePath", why)
+
+    def walk(folder: str) -> Iterator[str]:
+        try:
+            entries = sorted(fs.ls(folder, detail=True), key=lambda e: e["name"])
+        except OSError as exc:
+            result.problem(corpus, folder, "UnreadableDirectory", f"cannot list directory: {exc}")
+            return
+        for entry in entries:
+            name = entry["name"].rstrip("/")
+            if name == folder.rstrip("/"):
+                continue
+            if ".." in name.split("/"):
+                refuse(name, "a '..' component would leave the corpus root")
+                continue
+            real = os.path.realpath(name) if local else name
+            if local and entry.get("islink") and \
+                    os.path.commonpath([real, real_root]) != real_root:
+                refuse(name, f"symlink points outside the corpus root (to {real})")
+                continue
+            # fsspec's local ls types a symlinked directory "other": ask the OS.
+            is_dir = entry["type"] == "directory" or (
+                local and entry.get("islink") and os.path.isdir(name))
+            if not is_dir:
+                yield name
+            elif real in seen:
+                refuse(name, f"directory loop back to {real}")
+            else:
+                seen.add(real)
+                yield from walk(name)
+
+    yield from walk(root)
+
+
+def _is_local(fs: AbstractFileSystem) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
 
 
 def uri(fs: AbstractFileSystem, path: str) -> str:
     """A path readers can open: plain absolute path for local files, full URI otherwise."""
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return path if "file" in protocols or "local" in protocols else fs.unstrip_protocol(path)
+    return path if _is_local(fs) else fs.unstrip_protocol(path)
 
 
 def sha256_file(fs: AbstractFileSystem, path: str, chunk: int = 1 << 20) -> str:

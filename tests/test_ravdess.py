@@ -166,3 +166,22 @@ def test_unreadable_directory_is_recorded_and_the_rest_lands(tmp_path):
     (problem,) = result.problems
     assert problem["error_type"] == "UnreadableDirectory"
     assert problem["path"].endswith("Actor_13")
+
+
+def test_symlinks_leaving_the_root_are_refused(tmp_path):
+    outside = tmp_path / "outside"
+    write_wav(outside / "03-01-05-01-02-01-12.wav", 0.1)
+    root = tmp_path / "RAVDESS"
+    write_wav(root / "Actor_12" / "03-01-04-01-02-01-12.wav", 0.1)
+    (root / "Actor_12" / "03-01-03-01-02-01-12.wav").symlink_to(
+        outside / "03-01-05-01-02-01-12.wav")
+    (root / "Actor_13").symlink_to(outside, target_is_directory=True)
+    (root / "Actor_12" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "inside.wav").symlink_to(root / "Actor_12" / "03-01-04-01-02-01-12.wav")
+    m = jobs.build_manifest("ravdess", str(root))
+    assert m.table["utt_id"].to_pylist() == ["ravdess_01-04-01-02-01-12"]
+    unsafe = {p["path"].rsplit("/", 1)[-1]: p["message"] for p in m.problems.to_pylist()
+              if p["error_type"] == "UnsafePath"}
+    assert set(unsafe) == {"03-01-03-01-02-01-12.wav", "Actor_13", "loop"}
+    assert unsafe["Actor_13"].startswith("symlink points outside the corpus root")
+    assert unsafe["loop"].startswith("directory loop")
