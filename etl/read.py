@@ -53,7 +53,8 @@ def iter_samples(path: str, extractors: list[str] | None = None) -> Iterator[dic
             raise KeyError(f"{store.uri}: no extractor {name!r}; has {sorted(card['extractors'])}")
     groups = [shard_urls(path)] + [shard_urls(path, n) for n in names]
     for urls in zip(*groups, strict=True):
-        streams = [iter(wds.WebDataset(u, shardshuffle=False).decode()) for u in urls]
+        streams = [iter(wds.WebDataset(u, shardshuffle=False, nodesplitter=None,
+                                       workersplitter=None).decode()) for u in urls]
         for parts in zip(*streams, strict=True):
             key = parts[0]["__key__"]
             merged: dict[str, Any] = {"__key__": key}
