@@ -7,7 +7,8 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_TOOLS := ffmpeg espeak-ng sox
+# command -> Debian package; chromium renders the HTML report in the tests
+SYSTEM_TOOLS := ffmpeg:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium
 
 ROOT ?=
 OUT  ?= out
@@ -20,12 +21,12 @@ CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
 MANIFEST ?=
 JOB ?=
 
-.PHONY: install system-deps demo test lint clean custom bench $(CORPORA)
+.PHONY: install system-deps demo test lint clean custom bench bench-loader $(CORPORA)
 
 install: $(STAMP)
 
 system-deps:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
@@ -46,11 +47,11 @@ demo: $(STAMP)
 	$(BIN)/mer-etl demo $(CPU_FLAG)
 
 test: $(STAMP)
-	$(BIN)/ruff check etl extractors schemas jobs tests
+	$(BIN)/ruff check etl extractors schemas jobs tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check etl extractors schemas jobs tests
+	$(BIN)/ruff check etl extractors schemas jobs tests bench
 
 # One target per corpus: make ravdess ROOT=/data/RAVDESS [OUT=out] [EXTRACTORS=egemaps]
 $(CORPORA): $(STAMP)
@@ -71,7 +72,10 @@ cluster-%: $(STAMP)
 
 # Speed and memory of the whole pipeline; writes bench/results.md (commit it with the machine).
 bench: $(STAMP)
-	$(BIN)/python bench/run_bench.py --clips 240
+	$(BIN)/python -m bench.run_bench --clips 240
+
+bench-loader: $(STAMP)
+	$(BIN)/python -m bench.loader_bench demo/out/demo --epochs 20
 
 # Any corpus from a table or a job file: make custom MANIFEST=table.csv [JOB=jobs/x.yaml]
 custom: $(STAMP)

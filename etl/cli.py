@@ -186,6 +186,21 @@ def verify_cmd(
     console.print(f"[green]ok[/]: {len(store.read_card()['files'])} files match {store.uri}")
 
 
+@app.command()
+def report(
+    path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
+    out: Annotated[Path | None, typer.Option(help="folder for report.html and the PNG plots "
+                                             "(default: report-<name>-<version>)")] = None,
+) -> None:
+    """Write a self-contained HTML report (and PNG plots) of a dataset."""
+    from etl.report import build_report
+
+    store = resolve_dataset(path)
+    card = store.read_card()
+    target = build_report(store.uri, out or Path(f"report-{card['name']}-{card['version']}"))
+    console.print(f"report: {target}")
+
+
 @app.command(name="retry-errors")
 def retry_errors_cmd(
     path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],

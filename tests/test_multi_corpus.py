@@ -72,3 +72,22 @@ def test_cli_root_pairing():
         _pair_roots(["a", "b"], ["/x"])
     with pytest.raises(ValueError, match=r"no root for \['b'\]"):
         _pair_roots(["a", "b"], ["a=/x"])
+
+
+def test_cross_corpus_loader_and_class_weights(multi_run):
+    from etl.loaders import cross_corpus, view_classes
+
+    train, test, weights = cross_corpus(multi_run.path, train=["iemocap", "meld"],
+                                        test=["cremad"], label_view="iemocap4",
+                                        extractors=["egemaps"], fields=["egemaps.functionals"])
+    classes = view_classes("iemocap4")
+    assert classes == ["neutral", "happy", "angry", "sad"]
+    got = [(lab["corpus"], classes[lab["label"]]) for _, lab in train]
+    assert sorted(got) == [("iemocap", "angry"), ("iemocap", "happy"), ("iemocap", "neutral"),
+                           ("meld", "angry"), ("meld", "neutral"), ("meld", "sad")]
+    assert sorted(classes[lab["label"]] for _, lab in test) == ["angry", "happy", "neutral",
+                                                                "sad"]
+    assert {lab["corpus"] for _, lab in test} == {"cremad"}
+    assert weights.tolist() == [0.75, 1.5, 0.75, 1.5]
+    with pytest.raises(ValueError, match="both in train and test"):
+        cross_corpus(multi_run.path, train=["meld"], test=["meld"])
