@@ -181,18 +181,17 @@ def _reuse(p: Plan) -> dict[str, str]:
         for unit, key in p.units.items():
             if unit in reused or theirs.get(unit) != key:
                 continue
+            # Files go one at a time (a unit can be gigabytes). Status parts sort last, so a
+            # mismatch found part-way leaves no shard marked complete with a bad file.
             files = unit_files(unit, sorted(card["files"]))
-            blobs = {}
             for rel in files:
                 data = donor.read_bytes(rel)
                 if versioning.sha256_bytes(data) != card["files"][rel]["sha256"]:
                     log.warning("not reusing %s from %s: %s changed since it was written",
                                 unit, donor.uri, rel)
                     break
-                blobs[rel] = data
+                p.store.write_bytes(rel, data)
             else:
-                for rel, data in blobs.items():
-                    p.store.write_bytes(rel, data)
                 reused[unit] = card["version"]
                 log.info("reused %s from version %s (%d files)", unit, card["version"], len(files))
     return reused

@@ -35,6 +35,7 @@ from jobs.base import (
     read_text,
     soft_label,
     stem,
+    to_float,
     walk_files,
 )
 from schemas.labels import LabelSchema
@@ -84,7 +85,8 @@ def parse_transcript(text: str, path: str) -> list[tuple[float, float, str]]:
         m = TRANSCRIPT_RE.match(raw.strip())
         if not m:
             raise LabelFileError(path, n, "video___index___start___end___text", raw)
-        out.append((float(m[3]), float(m[4]), m[5].strip()))
+        start, end = (to_float(v, path, n, "a time in seconds") for v in (m[3], m[4]))
+        out.append((start, end, m[5].strip()))
     return out
 
 
@@ -94,6 +96,8 @@ def parse_folds(source: str, path: str) -> dict[str, str]:
         tree = ast.parse(source)
     except SyntaxError as exc:
         raise LabelFileError(path, exc.lineno or 1, "Python list assignments", str(exc)) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise LabelFileError(path, 1, "Python list assignments", str(exc)) from None
     out = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -101,9 +105,11 @@ def parse_folds(source: str, path: str) -> dict[str, str]:
             if name in FOLDS:
                 try:
                     ids = ast.literal_eval(node.value)
-                except ValueError:
+                except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+                    ids = None
+                if not isinstance(ids, list | tuple):
                     raise LabelFileError(path, node.lineno, "a list of video ids",
-                                         ast.unparse(node.value)[:60]) from None
+                                         ast.unparse(node.value)[:60])
                 out.update({str(v): FOLDS[name] for v in ids})
     return out
 

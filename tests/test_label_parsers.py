@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import h5py
@@ -70,7 +71,8 @@ def test_valid_files_parse(name):
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("PARSER_EXAMPLES", 300)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_damaged_files_give_a_named_error(name, data):
     text, parse = VALID[name]
