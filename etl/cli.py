@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -249,6 +250,8 @@ def main() -> None:
     except typer.Exit as exc:
         code = exc.exit_code
     except KNOWN_ERRORS as exc:
+        if os.environ.get("MER_ETL_DEBUG"):
+            raise  # the full traceback, for a bug report
         err.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     except Exception as exc:  # click usage errors carry their own exit code

@@ -82,8 +82,9 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
     if unknown:
         raise CorpusError(f"{path or 'job'}: unknown keys {sorted(unknown)}")
     if "corpus" not in raw or not CORPUS_NAME_RE.match(str(raw["corpus"])):
-        raise CorpusError(f"{path or 'job'}: expected `corpus:` a lower-case name such as "
-                          f"my_corpus, got {raw.get('corpus')!r}")
+        raise CorpusError(f"{path or 'job'}: expected a corpus name (`corpus:` in the job file "
+                          f"or --corpus-name), lower-case such as my_corpus, got "
+                          f"{raw.get('corpus')!r}")
     bad = set(columns) - set(FIELDS)
     if bad:
         raise CorpusError(f"{path or 'job'}: unknown column roles {sorted(bad)}; known: {FIELDS}")

@@ -93,7 +93,7 @@ def test_pattern_job_matches_the_builtin_adapter(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("corpus: Bad Name\nmanifest: x.csv\n", "expected `corpus:` a lower-case name"),
+    ("corpus: Bad Name\nmanifest: x.csv\n", "expected a corpus name (`corpus:` in the job file"),
     ("corpus: ok\n", "give either `manifest:`"),
     ("corpus: ok\nmanifest: x.csv\nfoo: 1\n", "unknown keys ['foo']"),
     ("corpus: ok\npattern: '(?P<label>['\n", "pattern is not a valid regex"),
