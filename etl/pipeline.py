@@ -216,7 +216,7 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
              write_base: bool) -> dict[str, Any]:
     import ray
 
-    from etl.stages import ExtractorStage, decode_batch
+    from etl.stages import ExtractorStage
 
     started = _ray_init(cfg)
     try:
@@ -226,9 +226,6 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
         work = todo.select(WORK_COLUMNS)
         blocks = [work.slice(i, cfg.batch_size) for i in range(0, work.num_rows, cfg.batch_size)]
         ds = ray.data.from_arrow(blocks)
-        if exs:  # the base alone needs no decoding
-            ds = ds.map_batches(decode_batch, batch_format="pyarrow", batch_size=cfg.batch_size,
-                                fn_kwargs={"sample_rate": cfg.sample_rate}, num_cpus=1)
         resources = ray.cluster_resources()
         max_actors = max(1, int(resources.get("CPU", 1)))
         max_gpus = max(1, int(resources.get("GPU", 0)))
@@ -246,7 +243,10 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
                 ExtractorStage,
                 fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
                                        "device": cfg.device, "sample_rate": cfg.sample_rate,
-                                       "drop_audio": i == len(groups) - 1},
+                                       # The first stage decodes: a separate decode task could
+                                       # find every CPU held by a full actor pool and wait
+                                       # forever.
+                                       "decode": i == 0, "drop_audio": i == len(groups) - 1},
                 batch_format="pyarrow", batch_size=cfg.batch_size,
                 # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
                 # from the start (an autoscaling pool stayed at one actor on small machines).

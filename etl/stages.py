@@ -59,7 +59,9 @@ class ExtractorStage:
     """
 
     def __init__(self, specs: list[tuple[str, dict[str, Any]]], device: str,
-                 sample_rate: int = SAMPLE_RATE, drop_audio: bool = False) -> None:
+                 sample_rate: int = SAMPLE_RATE, decode: bool = False,
+                 drop_audio: bool = False) -> None:
+        self.decode = decode  # the first stage decodes each utterance once for all stages
         self.drop_audio = drop_audio  # the last stage drops it: the driver never needs audio
         self.extractors = [extractors.build(name, device=device, **config)
                            for name, config in specs]
@@ -68,6 +70,8 @@ class ExtractorStage:
         self.sample_rate = sample_rate
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.decode:
+            batch = decode_batch(batch, self.sample_rate)
         audio = batch["audio"].to_pylist()
         for ex in self.extractors:
             batch = self._one(ex, audio, batch)

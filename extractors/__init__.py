@@ -7,9 +7,10 @@ from typing import Any
 from extractors.audio_stats import AudioStatsExtractor
 from extractors.base import Extractor, Resources, Skip
 from extractors.egemaps import EgemapsExtractor
+from extractors.wav2vec import Wav2VecExtractor
 
 REGISTRY: dict[str, type[Extractor]] = {
-    cls.name: cls for cls in (AudioStatsExtractor, EgemapsExtractor)
+    cls.name: cls for cls in (AudioStatsExtractor, EgemapsExtractor, Wav2VecExtractor)
 }
 
 

@@ -1,0 +1,111 @@
+"""SSL speech features through the real loading path, with a tiny random Wav2Vec2 saved the way
+a user's downloaded model is (save_pretrained: safetensors + config + preprocessor config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extractors import Skip, build
+
+
+def save_tiny(path: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(seed)
+    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
+                         num_conv_pos_embedding_groups=4)
+    Wav2Vec2Model(cfg).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("w2v") / "tiny-wav2vec2")
+
+
+def signal(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    return (0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.standard_normal(t.size)).astype(
+        np.float32)
+
+
+def run(model: Path, x: np.ndarray, **config) -> dict[str, np.ndarray]:
+    ex = build("wav2vec", model=str(model), **config)
+    ex.setup()
+    return ex.extract(x, 16_000)
+
+
+def test_frames_pooled_and_times(tiny):
+    out = run(tiny, signal(1.0))
+    assert out["frames_last"].shape == (49, 32) and out["frames_mean"].shape == (49, 32)
+    assert np.allclose(np.diff(out["frame_times"]), 0.02)
+    assert out["pooled_last"].shape == (32,)
+    assert np.allclose(out["pooled_mean"], out["frames_mean"].mean(0), atol=1e-6)
+    half = run(tiny, signal(1.0), dtype="float16", frames=False)
+    assert set(half) == {"pooled_last", "pooled_mean"} and half["pooled_last"].dtype == np.float16
+
+
+def test_long_inputs_are_chunked_without_edge_artefacts(tiny):
+    x = signal(6.0)
+    whole = run(tiny, x, chunk_s=60)["frames_last"]
+    with_context = run(tiny, x, chunk_s=2, context_s=1)
+    no_context = run(tiny, x, chunk_s=2, context_s=0)["frames_last"]
+    assert with_context["frames_last"].shape == whole.shape == (299, 32)
+    assert np.allclose(with_context["frame_times"], np.arange(299) * 0.02)
+    boundaries = [99, 100, 199, 200]  # frames either side of the 2 s chunk edges
+    dev = lambda a: np.abs(a[boundaries] - whole[boundaries]).mean()  # noqa: E731
+    assert dev(with_context["frames_last"]) < 0.5 * dev(no_context)
+
+
+def test_short_input_is_skipped_and_wrong_rate_refused(tiny):
+    with pytest.raises(Skip, match="too short"):
+        run(tiny, signal(0.02))
+    ex = build("wav2vec", model=str(tiny))
+    ex.setup()
+    with pytest.raises(ValueError, match="16 kHz"):
+        ex.extract(signal(1.0), 8_000)
+
+
+def test_missing_model_says_where_it_looked(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"not-a/model.*Hugging Face cache"):
+        build("wav2vec", model="not-a/model")
+
+
+def test_model_weights_are_in_the_version(tiny, tmp_path):
+    other = save_tiny(tmp_path / "other", seed=1)
+    a = build("wav2vec", model=str(tiny)).fingerprint()["models"]
+    b = build("wav2vec", model=str(other)).fingerprint()["models"]
+    assert a["config.json"] == b["config.json"]
+    assert a["model.safetensors"] != b["model.safetensors"]
+
+
+def test_wav2vec_in_a_pipeline_run(tiny, tmp_path, ray_local):
+    from etl.pipeline import RunConfig
+    from etl.pipeline import run as run_pipeline
+    from tests.media import write_wav
+
+    root = tmp_path / "RAVDESS"
+    for emo in ("03", "05"):
+        write_wav(root / "Actor_04" / f"03-01-{emo}-01-01-01-04.wav", 1.0)
+    result = run_pipeline(RunConfig(
+        corpora=["ravdess"], roots=[str(root)], out=str(tmp_path / "out"),
+        extractors=["wav2vec"], extractor_config={"wav2vec": {"model": str(tiny)}}))
+    card = result.card
+    assert card["extractors"]["wav2vec"]["status"] == {"ok": 2}
+    assert "model.safetensors" in card["extractors"]["wav2vec"]["models"]
+    import polars as pl
+
+    feats = pl.read_parquet(Path(result.path) / "features/wav2vec/part-000000.parquet")
+    assert feats["pooled_last"].list.len().to_list() == [32, 32]
+    assert json.loads((Path(result.path) / "dataset.json").read_text())["version"] == \
+        result.version
