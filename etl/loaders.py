@@ -17,10 +17,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-import webdataset as wds
 from torch.utils.data import IterableDataset, get_worker_info
 
-from etl.read import shard_urls
+from etl.read import lockstep, shard_urls
 from etl.store import UTTERANCES, resolve_dataset
 from schemas.labels import load_label_schema
 
@@ -102,15 +101,10 @@ class MERDataset(IterableDataset):
         return order[rank * workers + worker :: world * workers]
 
     def __iter__(self) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, Any]]]:
-        for shard in self.my_shards():
-            # We split shards ourselves; webdataset's own worker/node splitters would hand this
-            # single-URL stream to one worker only.
-            streams = [iter(wds.WebDataset(group[shard], shardshuffle=False, nodesplitter=None,
-                                           workersplitter=None)) for group in self.groups]
-            for parts in zip(*streams, strict=True):
-                out = self._sample(parts)
-                if out is not None:
-                    yield out
+        for parts in lockstep(self.groups, self.my_shards()):
+            out = self._sample(parts)
+            if out is not None:
+                yield out
 
     def _sample(self, parts: tuple[dict[str, Any], ...]) -> tuple[dict, dict] | None:
         base = parts[0]
@@ -122,9 +116,6 @@ class MERDataset(IterableDataset):
             return None
         features: dict[str, torch.Tensor] = {}
         for name, part in zip(self.extractors, parts[1:], strict=True):
-            if part["__key__"] != base["__key__"]:
-                raise ValueError(f"{part['__url__']}: key {part['__key__']} where the base "
-                                 f"shard has {base['__key__']}")
             if json.loads(part[f"{name}.status.json"])["status"] != "ok" and self.skip_failed:
                 return None
             for member, data in part.items():

@@ -4,7 +4,7 @@ samples with the base shard and the chosen extractors' shards joined by key."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import fsspec
@@ -39,12 +39,32 @@ def shard_urls(path: str, extractor: str | None = None) -> list[str]:
     return [f"{store.uri}/{rel}" for rel in chosen]
 
 
-def iter_samples(path: str, extractors: list[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Decoded samples with the base json and each chosen extractor's arrays in one dict.
+def lockstep(groups: list[list[str]], shards: Iterable[int], decode: bool = False
+             ) -> Iterator[tuple[dict[str, Any], ...]]:
+    """The samples of the given shards, one tuple per key: (base, extractor 1, ...).
 
     Shard N of every group holds the same keys in the same order, so the groups are read in
-    lockstep; a key mismatch means a damaged dataset and raises.
+    lockstep; a key mismatch means a damaged dataset and raises. Shards are split by the
+    caller, so webdataset's own node/worker splitters are off (with one URL per stream they
+    would hand it to a single worker).
     """
+    for shard in shards:
+        streams = []
+        for group in groups:
+            ds = wds.WebDataset(group[shard], shardshuffle=False, nodesplitter=None,
+                                workersplitter=None)
+            streams.append(iter(ds.decode() if decode else ds))
+        for parts in zip(*streams, strict=True):
+            key = parts[0]["__key__"]
+            for part in parts[1:]:
+                if part["__key__"] != key:
+                    raise ValueError(f"{part['__url__']}: key {part['__key__']!r} where the base "
+                                     f"shard has {key!r}")
+            yield parts
+
+
+def iter_samples(path: str, extractors: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Decoded samples with the base json and each chosen extractor's arrays in one dict."""
     store = resolve_dataset(path)
     card = store.read_card()
     names = list(card["extractors"]) if extractors is None else extractors
@@ -52,18 +72,11 @@ def iter_samples(path: str, extractors: list[str] | None = None) -> Iterator[dic
         if name not in card["extractors"]:
             raise KeyError(f"{store.uri}: no extractor {name!r}; has {sorted(card['extractors'])}")
     groups = [shard_urls(path)] + [shard_urls(path, n) for n in names]
-    for urls in zip(*groups, strict=True):
-        streams = [iter(wds.WebDataset(u, shardshuffle=False, nodesplitter=None,
-                                       workersplitter=None).decode()) for u in urls]
-        for parts in zip(*streams, strict=True):
-            key = parts[0]["__key__"]
-            merged: dict[str, Any] = {"__key__": key}
-            for part in parts:
-                if part["__key__"] != key:
-                    raise ValueError(f"{part['__url__']}: key {part['__key__']!r} where the base "
-                                     f"shard has {key!r}")
-                merged.update({k: v for k, v in part.items() if not k.startswith("__")})
-            yield merged
+    for parts in lockstep(groups, range(len(groups[0])), decode=True):
+        merged: dict[str, Any] = {"__key__": parts[0]["__key__"]}
+        for part in parts:
+            merged.update({k: v for k, v in part.items() if not k.startswith("__")})
+        yield merged
 
 
 def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
