@@ -327,7 +327,8 @@ def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[s
     card = {
         "name": p.name,
         "version": p.version,
-        "parent": max(reused.values(), default=None),
+        # Donors are tried newest first, so the first unit reused names the newest parent.
+        "parent": next(iter(reused.values()), None),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "code": versioning.code_revision(),
         "format_version": versioning.FORMAT_VERSION,

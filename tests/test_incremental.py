@@ -68,6 +68,7 @@ def test_add_reconfigure_relabel(table_corpus, tmp_path, ray_local):
     assert third.card["run"]["computed"] == ["egemaps"]
     # The newest complete version donates each unit it has.
     assert third.card["run"]["reused"] == {"base": second.version, "audio_stats": second.version}
+    assert third.card["parent"] == second.version
     assert sha(third.card, "features/egemaps/") != sha(first.card, "features/egemaps/")
 
     # Changing the labels recomputes no features at all.
