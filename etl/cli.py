@@ -84,6 +84,10 @@ def run(
     vad_cols: Annotated[str | None, typer.Option(
         help="custom: valence,arousal,dominance columns")] = None,
     vad_range: Annotated[str | None, typer.Option(help="custom: native min,max of V/A/D")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="extractor option EXTRACTOR.KEY=VALUE (YAML value), e.g. "
+                      "asr.model=/models/whisper-small or wav2vec.dtype=float16; repeatable")
+    ] = None,
 ) -> None:
     """Process corpora end to end: manifest, extractors on Ray, Parquet + WebDataset shards."""
     adapters = {}
@@ -107,7 +111,22 @@ def run(
         corpora_, roots = _pair_roots(_split(corpus), root)
     _run_and_report(RunConfig(corpora=corpora_, roots=roots, out=out, name=name,
                               extractors=_split(extractors), device=device, num_cpus=num_cpus,
-                              ray_address=ray_address, shard_size=shard_size, adapters=adapters))
+                              ray_address=ray_address, shard_size=shard_size, adapters=adapters,
+                              extractor_config=extractor_options(set_ or [])))
+
+
+def extractor_options(items: list[str]) -> dict[str, dict[str, object]]:
+    """`--set asr.model=/x --set egemaps.lld=false` -> {"asr": {"model": "/x"}, ...}."""
+    import yaml
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        name, dot, option = key.partition(".")
+        if not (sep and dot and name and option):
+            raise ValueError(f"--set {item!r}: expected EXTRACTOR.KEY=VALUE")
+        out.setdefault(name.strip(), {})[option.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _run_and_report(cfg: RunConfig) -> None:

@@ -1,6 +1,9 @@
-"""Decode any container to mono float32 PCM at one sample rate, with ffmpeg (ffmpeg-python)."""
+"""Decode any container to mono float32 PCM with ffmpeg (ffmpeg-python): at a given sample rate,
+or at the stream's own rate for extractors that must see the original signal (eGeMAPS)."""
 
 from __future__ import annotations
+
+import struct
 
 import ffmpeg
 import fsspec
@@ -35,6 +38,16 @@ def decode_audio(
     uri: str, start: float | None = None, end: float | None = None, sample_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
     """The [start, end) span of uri's first audio stream as mono float32 at `sample_rate`."""
+    signal, _ = decode_audio_at(uri, start, end, sample_rate)
+    return signal
+
+
+def decode_audio_at(
+    uri: str, start: float | None = None, end: float | None = None,
+    sample_rate: int | None = SAMPLE_RATE,
+) -> tuple[np.ndarray, int]:
+    """(signal, rate): the span as mono float32, resampled to `sample_rate`, or at the stream's
+    native rate when it is None (read from the WAV header ffmpeg writes, so one process)."""
     kwargs = {}
     if start:
         kwargs["ss"] = start
@@ -43,7 +56,8 @@ def decode_audio(
     stream, data = _ffmpeg_input(uri, **kwargs)
     try:
         out, _ = (
-            stream.output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate)
+            stream.output("pipe:", format="wav", acodec="pcm_f32le", ac=1,
+                          **({"ar": sample_rate} if sample_rate else {}))
             # -xerror: a corrupt packet (a truncated file) fails the decode instead of
             # silently yielding a shorter signal.
             .global_args("-nostdin", "-v", "error", "-xerror")
@@ -51,7 +65,27 @@ def decode_audio(
         )
     except ffmpeg.Error as exc:
         raise DecodeError(f"{uri}: ffmpeg could not decode audio ({_stderr_tail(exc)})") from None
-    signal = np.frombuffer(out, dtype="<f4")
+    rate, payload = _wav_payload(uri, out)
+    signal = np.frombuffer(payload, dtype="<f4")
     if signal.size == 0:
         raise DecodeError(f"{uri}: expected audio samples, decoded none")
-    return signal
+    return signal, rate
+
+
+def _wav_payload(uri: str, data: bytes) -> tuple[int, memoryview]:
+    """Sample rate and sample bytes of the float32 WAV ffmpeg streamed (its size fields are
+    placeholders on a pipe, so the data chunk is taken to the end)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise DecodeError(f"{uri}: expected a WAV stream from ffmpeg, got {data[:12]!r}")
+    pos, rate = 12, None
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if chunk == b"fmt ":
+            rate = struct.unpack("<I", data[pos + 12 : pos + 16])[0]
+        elif chunk == b"data":
+            if rate is None:
+                break
+            end = len(data) - (len(data) - pos - 8) % 4  # whole float32 samples only
+            return rate, memoryview(data)[pos + 8 : end]
+        pos += 8 + size + (size & 1)
+    raise DecodeError(f"{uri}: expected fmt and data chunks in ffmpeg's WAV stream")

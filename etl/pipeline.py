@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import extractors
 import jobs
 from etl import version as versioning
-from etl.decode import SAMPLE_RATE
+from etl import words
 from etl.progress import progress_bar
 from etl.store import BASE, CARD, ERRORS, UTTERANCES, Store, status_part, unit_files, unit_marker
 from etl.writer import ShardWriter
@@ -26,7 +26,8 @@ from schemas.labels import load_label_schema
 log = logging.getLogger("mer_etl")
 
 # Columns the Ray stages need; labels stay in the driver and join back at write time.
-WORK_COLUMNS = ["utt_id", "corpus", "audio_uri", "start", "end", "shard"]
+WORK_COLUMNS = ["utt_id", "corpus", "audio_uri", "start", "end", "video_uri", "video_start",
+                "video_end", "shard"]
 # What extractor outputs depend on in the manifest: media and spans, never labels, so a new
 # label schema or a relabelled corpus recomputes no features.
 MEDIA_COLUMNS = ["utt_id", "audio_uri", "audio_sha256", "start", "end",
@@ -49,13 +50,12 @@ class RunConfig:
     ray_address: str | None = None
     shard_size: int = 256
     batch_size: int = 4
-    sample_rate: int = SAMPLE_RATE
     label_version: str = "v1"
     adapters: dict[str, jobs.Adapter] = field(default_factory=dict)  # custom corpora by name
 
     def output_config(self) -> dict[str, Any]:
         """The settings that change output bytes (hashed); placement settings are not."""
-        return {"shard_size": self.shard_size, "sample_rate": self.sample_rate}
+        return {"shard_size": self.shard_size}
 
 
 @dataclass
@@ -118,6 +118,8 @@ def plan(cfg: RunConfig) -> Plan:
     for ex in exs:
         units[ex.name] = versioning.digest({"format": versioning.FORMAT_VERSION, "media": media,
                                             "config": output, "extractor": ex.fingerprint()})
+    if srcs := words.sources(exs):  # the word-aligned view is a unit of its own
+        units[words.UNIT] = words.unit_key(units, srcs)
     inputs = versioning.version_inputs(manifest, output, [e.fingerprint() for e in exs],
                                        label_schema)
     inputs["units"] = units
@@ -156,6 +158,8 @@ def execute(cfg: RunConfig, p: Plan, t0: float | None = None) -> RunResult:
     stats = _process(cfg, p, todo, compute, write_base=BASE in units) if todo.num_rows else {}
     stats["computed"] = [ex.name for ex in compute]
     stats["reused"] = reused
+    if srcs := words.sources(p.extractors):
+        stats["words_parts_built"] = words.write_missing(store, p.n_shards, srcs)
     card = _finish(cfg, p, stats, t0)
     return RunResult(store.uri, p.version, False, card, time.perf_counter() - t0)
 
@@ -235,6 +239,8 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
         # CPUs the GPU actors need are kept free, or the CPU pool would starve them.
         max_actors = max(1, max_actors - int(sum(ex.resources().num_cpus for ex in gpu)
                                              * max_gpus))
+        # Each sample rate the audio extractors want is decoded once, in the first stage.
+        rates = list(dict.fromkeys(ex.input_rate() for ex in exs if ex.modality == "audio"))
         for i, group in enumerate(groups):
             res = [ex.resources() for ex in group]
             gpus = max(r.num_gpus for r in res)
@@ -242,11 +248,12 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
             ds = ds.map_batches(
                 ExtractorStage,
                 fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
-                                       "device": cfg.device, "sample_rate": cfg.sample_rate,
+                                       "device": cfg.device,
                                        # The first stage decodes: a separate decode task could
                                        # find every CPU held by a full actor pool and wait
                                        # forever.
-                                       "decode": i == 0, "drop_audio": i == len(groups) - 1},
+                                       "rates": rates if i == 0 else None,
+                                       "drop_audio": i == len(groups) - 1},
                 batch_format="pyarrow", batch_size=cfg.batch_size,
                 # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
                 # from the start (an autoscaling pool stayed at one actor on small machines).
@@ -355,12 +362,24 @@ def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[s
             "unlabeled": _unlabeled(manifest),
             "problems_by_type": _counts(p.problems, "error_type"),
         },
+        "views": _views(store, p),
         "provenance": p.inputs,
         "run": {**stats, "wall_seconds": round(time.perf_counter() - t0, 3)},
         "files": files,
     }
     store.write_card(card)  # the card goes last: its presence marks the version complete
     return card
+
+
+def _views(store: Store, p: Plan) -> dict[str, Any]:
+    srcs = words.sources(p.extractors)
+    if not srcs:
+        return {}
+    rows = sum(store.read_table(words.words_part(s)).num_rows for s in range(p.n_shards))
+    return {words.UNIT: {"table": f"{words.UNIT}/part-*.parquet", "rows": rows,
+                         "sources": {s.extractor: list(s.frames) for s in srcs},
+                         "rule": "mean of the frames whose centre lies in [start, end); "
+                                 "the nearest frame for shorter words"}}
 
 
 def _status_counts(statuses: pa.Table, name: str) -> dict[str, int]:

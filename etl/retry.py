@@ -17,6 +17,7 @@ import fsspec
 import pyarrow.compute as pc
 
 import extractors
+from etl import words
 from etl.pipeline import Plan, RunConfig, RunResult, _finish, _process, shard_rows
 from etl.store import ERRORS, UTTERANCES, Store, resolve_dataset, status_part
 from jobs.base import sha256_file
@@ -97,10 +98,15 @@ def retry_errors(path: str, num_cpus: int | None = None, ray_address: str | None
                                                           card["corpora"].values()],
                     out=store.uri.rsplit("/", 2)[0], name=card["name"],
                     extractors=list(card["extractors"]), device=device, num_cpus=num_cpus,
-                    ray_address=ray_address, shard_size=card["config"]["shard_size"],
-                    sample_rate=card["config"]["sample_rate"])
+                    ray_address=ray_address, shard_size=card["config"]["shard_size"])
     exs = [ex for ex in p.extractors if ex.name in failed]
+    srcs = words.sources(p.extractors)
+    for shard in shards if srcs else []:  # derived from the parts being recomputed
+        if store.exists(words.words_part(shard)):
+            store.fs.rm(store.full(words.words_part(shard)))
     stats = _process(cfg, p, shard_rows(p, shards), exs, write_base=False)
+    if srcs:
+        words.write_missing(store, p.n_shards, srcs)
     stats.update(computed=[], reused=card["run"].get("reused", {}),
                  retried={name: ss for name, ss in failed.items()},
                  retries=card["run"].get("retries", 0) + 1)

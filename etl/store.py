@@ -8,6 +8,7 @@ OUT/<name>/<version>/
   shards/<extractor>/shard-NNNNNN.tar   the extractor's arrays, same keys in the same order
   features/<extractor>/part-NNNNNN.parquet   one row per utterance with features, by utt_id
   status/<extractor>/part-NNNNNN.parquet     one row per utterance: ok | skipped | failed
+  words/part-NNNNNN.parquet             word-aligned view (with asr): one row per ASR word
 
 Shard N of every group holds the same utterances (Lhotse Shar's layout), so adding an extractor
 adds files and never rewrites existing ones. A unit (the base, or one extractor) of shard N is
@@ -60,7 +61,8 @@ def unit_files(unit: str, files: list[str]) -> list[str]:
     """The files of one unit (the base, or one extractor) among a version's files."""
     if unit == BASE:
         return [f for f in files if BASE_TAR_RE.match(f)]
-    prefixes = (f"features/{unit}/", f"status/{unit}/", f"shards/{unit}/")
+    # a derived view (words/) keeps its parts in a folder named after it
+    prefixes = (f"features/{unit}/", f"status/{unit}/", f"shards/{unit}/", f"{unit}/")
     return [f for f in files if f.startswith(prefixes)]
 
 

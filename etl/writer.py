@@ -17,10 +17,18 @@ from extractors import Extractor
 from schemas import STATUS_SCHEMA, validate_table
 
 
-def status_row(row: dict[str, Any], name: str) -> dict[str, Any]:
+def status_row(row: dict[str, Any], name: str, modality: str = "audio") -> dict[str, Any]:
     """ok / skipped / failed for one utterance and one extractor, with where and why."""
     out = {"utt_id": row["utt_id"], "extractor": name, "status": "ok", "stage": None,
            "reason": None, "message": None, "duration_s": row.get("duration_s")}
+    if modality == "video":  # decodes its own stream; the audio's fate is not its own
+        if row.get("video_uri") is None:
+            out.update(status="skipped", stage="decode", reason="no video",
+                       message="the utterance has no video stream")
+        elif row.get(f"{name}_error_type"):
+            out.update(status="failed", stage="extract", reason=row[f"{name}_error_type"],
+                       message=row[f"{name}_error"])
+        return out
     if row.get("decode_error_type"):
         out.update(status="failed", stage="decode", reason=row["decode_error_type"],
                    message=row["decode_error"])
@@ -64,7 +72,7 @@ class ShardWriter:
     def write_extractor(self, ex: Extractor, shard: int, rows: list[dict[str, Any]]) -> None:
         """Feature part, tar and status part (last: it marks the unit complete)."""
         rows = sorted(rows, key=lambda r: r["utt_id"])
-        statuses = [status_row(r, ex.name) for r in rows]
+        statuses = [status_row(r, ex.name, ex.modality) for r in rows]
         arrays = {r["utt_id"]: unpack(r[f"{ex.name}_blob"])
                   for r, s in zip(rows, statuses, strict=True) if s["status"] == "ok"}
         schema = ex.schema()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from extractors.asr import AsrExtractor
 from extractors.audio_stats import AudioStatsExtractor
 from extractors.base import Extractor, Resources, Skip
 from extractors.egemaps import EgemapsExtractor
 from extractors.wav2vec import Wav2VecExtractor
 
 REGISTRY: dict[str, type[Extractor]] = {
-    cls.name: cls for cls in (AudioStatsExtractor, EgemapsExtractor, Wav2VecExtractor)
+    cls.name: cls
+    for cls in (AsrExtractor, AudioStatsExtractor, EgemapsExtractor, Wav2VecExtractor)
 }
 
 

