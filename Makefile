@@ -37,10 +37,17 @@ $(STAMP): pyproject.toml constraints.txt Makefile | system-deps
 	$(PIP) --upgrade pip setuptools wheel
 	# CPU torch from local disk first, so nothing later can pull the CUDA build.
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[dev,s3]'
-	# insightface only for its real face photos (the demo corpus); --no-deps because it
-	# requires the GUI build of OpenCV, which collides with the headless one.
-	$(PIP) --no-deps insightface
+	$(PIP) -e '.[dev,s3,asr,faces]'
+	# whisperx pins torch~=2.8, torchaudio~=2.8 and huggingface-hub<1, none of which exist
+	# here as CPU builds; it runs on torch 2.13 with its real deps (the asr extra) on the
+	# in-memory, local-model paths mer-etl uses. insightface requires the GUI OpenCV build,
+	# which collides with the headless one (the faces extra has its real deps).
+	$(PIP) --no-deps whisperx==3.8.6 insightface==2.1
+	# torchaudio (pulled by pyannote-audio) is a CUDA build on PyPI: its compiled ops cannot
+	# load here, its pure-Python parts (all whisperx needs) work once they are gone.
+	rm -f $(VENV)/lib/python3*/site-packages/torchaudio/lib/*.so
+	# torchcodec is CUDA-only too; while installed, transformers' audio loading crashes on it.
+	$(BIN)/python -m pip uninstall -y -q torchcodec
 	touch $@
 
 demo: $(STAMP)
