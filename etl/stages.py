@@ -99,9 +99,10 @@ class ExtractorStage:
     def _inputs(self, ex: extractors.Extractor, batch: pa.Table) -> list[tuple | None]:
         """What `extract` gets per utterance, or None when there is nothing to give it."""
         if ex.modality == "video":
-            return [None if uri is None else (uri, start, end) for uri, start, end in zip(
-                batch["video_uri"].to_pylist(), batch["video_start"].to_pylist(),
-                batch["video_end"].to_pylist(), strict=True)]
+            return [None if uri is None else (uri, start, end, uid) for uri, start, end, uid
+                    in zip(batch["video_uri"].to_pylist(), batch["video_start"].to_pylist(),
+                           batch["video_end"].to_pylist(), batch["utt_id"].to_pylist(),
+                           strict=True)]
         col = rate_column(ex.input_rate())
         return [None if data is None else (np.frombuffer(data, dtype=np.float32), sr)
                 for data, sr in zip(batch[col].to_pylist(), batch[f"{col}_sr"].to_pylist(),

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import webdataset as wds
 
-from etl.arrays import npy_bytes, unpack
+from etl.arrays import unpack
 from etl.store import Store, base_tar, extractor_tar, feature_part, status_part
 from extractors import Extractor
 from schemas import STATUS_SCHEMA, validate_table
@@ -87,8 +87,9 @@ class ShardWriter:
                 f"{ex.name}.status.json": _json({k: st[k] for k in ("status", "stage", "reason",
                                                                     "duration_s")}),
             }
-            for field, array in arrays.get(st["utt_id"], {}).items():
-                sample[f"{ex.name}.{field}.npy"] = npy_bytes(array)
+            if st["utt_id"] in arrays:
+                for suffix, data in ex.tar_members(arrays[st["utt_id"]]).items():
+                    sample[f"{ex.name}.{suffix}"] = data
             samples.append(sample)
         self.store.write_bytes(extractor_tar(ex.name, shard), _tar(samples))
         status = pa.Table.from_pylist(statuses, schema=STATUS_SCHEMA)

@@ -8,11 +8,13 @@ from extractors.asr import AsrExtractor
 from extractors.audio_stats import AudioStatsExtractor
 from extractors.base import Extractor, Resources, Skip
 from extractors.egemaps import EgemapsExtractor
+from extractors.faces import FacesExtractor
 from extractors.wav2vec import Wav2VecExtractor
 
 REGISTRY: dict[str, type[Extractor]] = {
     cls.name: cls
-    for cls in (AsrExtractor, AudioStatsExtractor, EgemapsExtractor, Wav2VecExtractor)
+    for cls in (AsrExtractor, AudioStatsExtractor, EgemapsExtractor, FacesExtractor,
+                Wav2VecExtractor)
 }
 
 

@@ -89,7 +89,14 @@ class Extractor(ABC):
         """One utterance's features as named arrays (these become the sample's .npy files).
 
         Audio extractors get (signal, sample_rate): mono float32 at `input_rate()`. Video
-        extractors get (video_uri, start, end) and decode the frames they need themselves."""
+        extractors get (video_uri, start, end, utt_id) and decode the frames they need."""
+
+    def tar_members(self, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
+        """The sample's members for these arrays, by suffix after `<extractor>.`: one .npy
+        per array (WebDataset's convention); extractors with images add their own."""
+        from etl.arrays import npy_bytes
+
+        return {f"{field}.npy": npy_bytes(array) for field, array in arrays.items()}
 
     @abstractmethod
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -1,0 +1,88 @@
+"""Stream a video span as RGB frames at a fixed rate with ffmpeg (ffmpeg-python).
+
+Frames come one at a time from ffmpeg's stdout, so memory holds one frame, never the video.
+ffmpeg's fps filter picks frames by timestamp, which handles variable frame rates and odd
+containers (FLV, AVI/DivX) alike; frame i is at i / fps seconds from the span's start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import ffmpeg
+import fsspec
+import numpy as np
+
+from etl.decode import DecodeError
+
+
+@contextlib.contextmanager
+def local_path(uri: str) -> Iterator[str]:
+    """A path ffmpeg can seek in: local files as they are; remote ones copied to a temporary
+    file in blocks (video can be large; it never sits in memory whole)."""
+    if "://" not in uri or uri.startswith("file://"):
+        yield uri.removeprefix("file://")
+        return
+    suffix = Path(uri.rsplit("/", 1)[-1]).suffix
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp, fsspec.open(uri, "rb") as src:
+        shutil.copyfileobj(src, tmp, 1 << 22)
+        tmp.flush()
+        yield tmp.name
+
+
+def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int]:
+    """Output (width, height): the first video stream's, scaled so the longer side is at most
+    max_side (even numbers, as encoders and rgb24 rows like)."""
+    try:
+        streams = ffmpeg.probe(path, select_streams="v:0")["streams"]
+    except ffmpeg.Error as exc:
+        tail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        why = tail[-1] if tail else "no diagnostic"
+        raise DecodeError(f"{uri}: ffprobe could not read it ({why})") from None
+    if not streams:
+        raise DecodeError(f"{uri}: expected a video stream, found none")
+    w, h = int(streams[0]["width"]), int(streams[0]["height"])
+    scale = min(1.0, max_side / max(w, h))
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+
+def iter_frames(uri: str, start: float | None = None, end: float | None = None,
+                fps: float = 5.0, max_side: int = 640
+                ) -> Iterator[tuple[float, np.ndarray, float]]:
+    """(time from the span's start in s, RGB frame HxWx3 uint8, scale to original pixels)."""
+    with local_path(uri) as path:
+        width, height = frame_size(path, uri, max_side)
+        orig_w = int(ffmpeg.probe(path, select_streams="v:0")["streams"][0]["width"])
+        kwargs = {}
+        if start:
+            kwargs["ss"] = start
+        if end is not None:
+            kwargs["t"] = end - (start or 0.0)
+        proc = (
+            ffmpeg.input(path, **kwargs).video
+            .filter("fps", fps=fps).filter("scale", width, height)
+            .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+            .global_args("-nostdin", "-v", "error", "-xerror")
+            .run_async(pipe_stdout=True, pipe_stderr=True)
+        )
+        size, i = width * height * 3, 0
+        try:
+            while chunk := proc.stdout.read(size):
+                if len(chunk) < size:
+                    break  # a partial last frame: the check below says why
+                yield i / fps, np.frombuffer(chunk, np.uint8).reshape(height, width, 3), \
+                    orig_w / width
+                i += 1
+        finally:
+            proc.stdout.close()
+            stderr = proc.stderr.read().decode("utf-8", "replace").strip()
+            code = proc.wait()
+        if code != 0:
+            last = stderr.splitlines()[-1] if stderr else f"exit code {code}"
+            raise DecodeError(f"{uri}: ffmpeg could not decode video ({last})")
+        if i == 0:
+            raise DecodeError(f"{uri}: expected video frames in [{start}, {end}), decoded none")

@@ -1,0 +1,269 @@
+"""Faces on the utterance timeline: frames sampled at a fixed rate (5 fps by default) from the
+utterance's video span, every face detected, embedded and aligned, faces linked into tracks
+across frames, and one target track chosen: the speaker's face.
+
+Per sampled frame of the target track: time, box, landmarks, score, embedding and the aligned
+112x112 crop as JPEG. Per utterance: the target track's pooled (mean, re-normalised) embedding,
+`no_face` (no face in any frame) and the fraction of frames without the target face. The
+embedding columns carry the backend's name (`embedding_dlib`, `embedding_insightface`): two
+backends' vectors live in different spaces and never share a column.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from etl.video import iter_frames
+from extractors.base import Extractor, Resources
+from extractors.face_backends import CROP, Face, make_backend
+
+TARGETS = ("largest", "left", "right", "by_id", "all")
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def link(frames: list[list[Face]], min_iou: float, min_sim: float, max_gap: int) -> list[list[int]]:
+    """Track id of every face: each frame's faces are matched to the live tracks by the
+    Hungarian method on IoU plus embedding cosine; a pair links when either passes its
+    threshold. A track survives `max_gap` frames without a face (a turn of the head)."""
+    from scipy.optimize import linear_sum_assignment
+
+    tracks: list[tuple[np.ndarray, np.ndarray, int]] = []  # last box, embedding, last frame
+    ids: list[list[int]] = []
+    for t, faces in enumerate(frames):
+        live = [k for k, (_, _, last) in enumerate(tracks) if t - last <= max_gap + 1]
+        out = [-1] * len(faces)
+        if faces and live:
+            overlap = np.array([[iou(f.box, tracks[k][0]) for k in live] for f in faces])
+            sim = np.array([[float(f.embedding @ tracks[k][1]) for k in live] for f in faces])
+            rows, cols = linear_sum_assignment(-(overlap + sim))
+            for r, c in zip(rows, cols, strict=True):
+                if overlap[r, c] >= min_iou or sim[r, c] >= min_sim:
+                    out[r] = live[c]
+        for i, f in enumerate(faces):
+            if out[i] < 0:
+                out[i] = len(tracks)
+                tracks.append((f.box, f.embedding, t))
+            else:
+                tracks[out[i]] = (f.box, f.embedding, t)
+        ids.append(out)
+    return ids
+
+
+def choose(frames: list[list[Face]], ids: list[list[int]], width: float, height: float,
+           side: str | None) -> int | None:
+    """The target track: the one with the most face area weighted by closeness to the frame
+    centre, summed over frames (so a face that stays, large and central, wins); with a side,
+    only tracks whose mean centre lies in that half of the frame."""
+    score: dict[int, float] = {}
+    xs: dict[int, list[float]] = {}
+    half_diag = np.hypot(width, height) / 2
+    for faces, tids in zip(frames, ids, strict=True):
+        for f, k in zip(faces, tids, strict=True):
+            cx, cy = (f.box[0] + f.box[2]) / 2, (f.box[1] + f.box[3]) / 2
+            area = (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) / (width * height)
+            central = 1 - np.hypot(cx - width / 2, cy - height / 2) / half_diag
+            score[k] = score.get(k, 0.0) + area * central
+            xs.setdefault(k, []).append(cx)
+    if side is not None:
+        score = {k: v for k, v in score.items()
+                 if (np.mean(xs[k]) < width / 2) == (side == "left")}
+    return max(score, key=score.get) if score else None
+
+
+def jpeg(crop: np.ndarray, quality: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(crop).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+class FacesExtractor(Extractor):
+    name = "faces"
+    version = "1"
+    modality = "video"
+    default_config: ClassVar[dict[str, Any]] = {
+        "backend": "auto",  # auto: insightface when its pack is found, else dlib
+        "fps": 5.0,  # frames sampled per second of the span
+        "max_side": 640,  # frames are scaled so their longer side is at most this
+        "upsample": 1,  # dlib: image pyramid steps up (finds faces down to ~40 px at 1)
+        "min_score": None,  # detection threshold; None: the backend's default
+        "insightface_pack": "buffalo_l",
+        "insightface_root": None,  # None: $INSIGHTFACE_HOME or ~/.insightface
+        "target": "largest",  # largest | left | right | by_id | all
+        "side_pattern": r"_(?P<who>[FM])\d+$",  # by_id: who speaks, from the utterance id
+        "sides": {"F": "left", "M": "right"},  # by_id: which half of the frame each one is in
+        "min_iou": 0.3,  # tracking: link boxes overlapping this much ...
+        "min_similarity": None,  # ... or faces this similar (cosine); None: backend default
+        "max_gap": 5,  # frames a track may miss
+        "jpeg_quality": 90,
+    }
+
+    def __init__(self, device: str = "cpu", **config: Any) -> None:
+        super().__init__(device, **config)
+        if self.config["target"] not in TARGETS:
+            raise ValueError(f"faces: target must be one of {TARGETS}, got "
+                             f"{self.config['target']!r}")
+        self.backend = make_backend(self.config)
+        # Recorded resolved: the card says which backend made the data, never "auto".
+        self.config["backend"] = self.backend.name
+        self._pattern = re.compile(self.config["side_pattern"])
+
+    def resources(self) -> Resources:
+        gpu = self.device.startswith("cuda") and self.backend.name == "insightface"
+        return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0, memory_mb=1024)
+
+    def model_files(self) -> list[Path]:
+        return self.backend.model_files()
+
+    def setup(self) -> None:
+        self.backend.load(self.device)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.backend.name, "embedding_dim": self.backend.dim,
+                "crop_size": CROP, "frame_step_s": 1 / float(self.config["fps"])}
+
+    @property
+    def emb(self) -> str:
+        return f"embedding_{self.backend.name}"
+
+    def schema(self) -> pa.Schema:
+        f32 = pa.list_(pa.float32())
+        fields = [pa.field("utt_id", pa.string(), nullable=False),
+                  pa.field("frame_times", f32), pa.field("faces_per_frame", pa.list_(pa.int16())),
+                  pa.field("box", pa.list_(f32)), pa.field("landmarks", pa.list_(f32)),
+                  pa.field("score", f32), pa.field(self.emb, pa.list_(f32)),
+                  pa.field("crops", pa.list_(pa.binary())),
+                  pa.field(f"pooled_{self.emb}", f32), pa.field("no_face", pa.bool_()),
+                  pa.field("missing_fraction", pa.float32()), pa.field("tracks", pa.int32())]
+        if self.config["target"] == "all":
+            fields += [pa.field("all_frame", pa.list_(pa.int32())),
+                       pa.field("all_track", pa.list_(pa.int32())),
+                       pa.field("all_box", pa.list_(f32)), pa.field("all_score", f32),
+                       pa.field(f"all_{self.emb}", pa.list_(f32))]
+        return pa.schema(fields)
+
+    def _side(self, utt_id: str) -> str | None:
+        target = self.config["target"]
+        if target in ("left", "right"):
+            return target
+        if target == "by_id":
+            m = self._pattern.search(utt_id)
+            if m is None:
+                raise ValueError(f"faces: target by_id: {self.config['side_pattern']!r} does "
+                                 f"not match utterance id {utt_id!r}")
+            return self.config["sides"][m.group("who")]
+        return None
+
+    def extract(self, uri: str, start: float | None, end: float | None,
+                utt_id: str = "") -> dict[str, np.ndarray]:
+        times, frames = [], []
+        width = height = 1.0
+        for t, frame, scale in iter_frames(uri, start, end, float(self.config["fps"]),
+                                           int(self.config["max_side"])):
+            faces = self.backend.detect(frame)
+            for f in faces:  # back to the original video's pixels
+                f.box, f.landmarks = f.box * scale, f.landmarks * scale
+            times.append(t)
+            frames.append(faces)
+            height, width = frame.shape[0] * scale, frame.shape[1] * scale
+        sim = self.config["min_similarity"]
+        ids = link(frames, self.config["min_iou"],
+                   self.backend.same_person if sim is None else float(sim),
+                   int(self.config["max_gap"]))
+        target = choose(frames, ids, width, height, self._side(utt_id))
+        return self._arrays(np.array(times, np.float32), frames, ids, target)
+
+    def _arrays(self, times: np.ndarray, frames: list[list[Face]], ids: list[list[int]],
+                target: int | None) -> dict[str, np.ndarray]:
+        n, dim = len(frames), self.backend.dim
+        box = np.full((n, 4), np.nan, np.float32)
+        marks = np.full((n, 5, 2), np.nan, np.float32)
+        score = np.full(n, np.nan, np.float32)
+        emb = np.full((n, dim), np.nan, np.float32)
+        crops: list[bytes] = []
+        for i, (faces, tids) in enumerate(zip(frames, ids, strict=True)):
+            hit = [f for f, k in zip(faces, tids, strict=True) if k == target]
+            if hit:
+                f = hit[0]
+                box[i], marks[i], score[i], emb[i] = f.box, f.landmarks, f.score, f.embedding
+            crops.append(jpeg(hit[0].crop, int(self.config["jpeg_quality"])) if hit else b"")
+        present = ~np.isnan(score)
+        pooled = emb[present].mean(0) if present.any() else np.full(dim, np.nan, np.float32)
+        if present.any():
+            pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
+        out = {
+            "frame_times": times, "faces_per_frame": np.array([len(f) for f in frames],
+                                                              np.int16),
+            "box": box, "landmarks": marks, "score": score, self.emb: emb,
+            "crop_jpeg": np.frombuffer(b"".join(crops), np.uint8),
+            "crop_offsets": np.cumsum([0, *map(len, crops)]).astype(np.int64),
+            f"pooled_{self.emb}": pooled.astype(np.float32),
+            "no_face": np.array(not any(frames)),
+            "missing_fraction": np.array(1 - present.mean() if n else 1.0, np.float32),
+            "tracks": np.array(len({k for t in ids for k in t}), np.int32),
+        }
+        if self.config["target"] == "all":
+            flat = [(i, k, f) for i, (fs, ts) in enumerate(zip(frames, ids, strict=True))
+                    for f, k in zip(fs, ts, strict=True)]
+            out.update(
+                all_frame=np.array([i for i, _, _ in flat], np.int32),
+                all_track=np.array([k for _, k, _ in flat], np.int32),
+                all_box=np.array([f.box for *_, f in flat], np.float32).reshape(-1, 4),
+                all_score=np.array([f.score for *_, f in flat], np.float32),
+                **{f"all_{self.emb}": np.array([f.embedding for *_, f in flat],
+                                               np.float32).reshape(-1, dim)})
+        return out
+
+    @staticmethod
+    def crops(arrays: dict[str, np.ndarray]) -> list[bytes]:
+        """Per sampled frame, the target face's aligned crop as JPEG (b"" where absent)."""
+        data, off = arrays["crop_jpeg"].tobytes(), arrays["crop_offsets"]
+        return [data[a:b] for a, b in zip(off[:-1], off[1:], strict=True)]
+
+    def tar_members(self, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
+        """Arrays as .npy, and each crop as its own JPEG (`faces.crop.NNNN.jpg`), the form
+        WebDataset readers and image tools take as is."""
+        members = super().tar_members(
+            {k: v for k, v in arrays.items() if k not in ("crop_jpeg", "crop_offsets")})
+        for i, data in enumerate(self.crops(arrays)):
+            if data:
+                members[f"crop.{i:04d}.jpg"] = data
+        return members
+
+    def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        def rows(a: np.ndarray) -> list:
+            return [None if np.isnan(r).all() else r.reshape(-1).tolist() for r in a]
+
+        row = {
+            "frame_times": arrays["frame_times"].tolist(),
+            "faces_per_frame": arrays["faces_per_frame"].tolist(),
+            "box": rows(arrays["box"]), "landmarks": rows(arrays["landmarks"]),
+            "score": [None if np.isnan(s) else float(s) for s in arrays["score"]],
+            self.emb: rows(arrays[self.emb]),
+            "crops": [c or None for c in self.crops(arrays)],
+            f"pooled_{self.emb}": None if np.isnan(arrays[f"pooled_{self.emb}"]).all()
+            else arrays[f"pooled_{self.emb}"].tolist(),
+            "no_face": bool(arrays["no_face"]),
+            "missing_fraction": float(arrays["missing_fraction"]),
+            "tracks": int(arrays["tracks"]),
+        }
+        if self.config["target"] == "all":
+            row.update(all_frame=arrays["all_frame"].tolist(),
+                       all_track=arrays["all_track"].tolist(),
+                       all_box=arrays["all_box"].tolist(), all_score=arrays["all_score"].tolist(),
+                       **{f"all_{self.emb}": arrays[f"all_{self.emb}"].tolist()})
+        return row

@@ -1,0 +1,149 @@
+"""Faces on real photos (the ones insightface's wheel ships), through the offline dlib backend:
+detection counts, identity across frames, target selection, no-face and broken videos."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import webdataset as wds
+from PIL import Image
+
+from etl.demo import face_photos
+from etl.pipeline import RunConfig, run
+from extractors import build
+from extractors.face_backends import DlibBackend, find_pack
+from tests.media import truncate, write_video
+
+T1_FACES = 6  # people in t1.jpg; dlib's HOG finds all six at 1280 px (upsample 1)
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, Path]:
+    hanks, group = face_photos()
+    return {"hanks": hanks, "group": group}
+
+
+@pytest.fixture(scope="module")
+def faces_all():
+    ex = build("faces", backend="dlib", target="all", max_side=1280)
+    ex.setup()
+    return ex
+
+
+def cosines(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    emb, track = out["all_embedding_dlib"], out["all_track"]
+    sim = emb @ emb.T
+    same = track[:, None] == track[None, :]
+    off_diag = ~np.eye(len(track), dtype=bool)
+    return sim[same & off_diag], sim[~same]
+
+
+def test_detects_every_face_in_the_group_photo(tmp_path, photos, faces_all):
+    out = faces_all.extract(str(write_video(tmp_path / "t1.mp4", photos["group"])), 0.5, 1.5)
+    assert out["frame_times"].tolist() == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    assert out["faces_per_frame"].tolist() == [T1_FACES] * 5
+    assert int(out["tracks"]) == T1_FACES  # one track per person, none split
+    assert np.all(out["all_score"] > 0) and out["all_box"].shape == (5 * T1_FACES, 4)
+
+
+def test_same_person_across_frames_is_similar_and_others_are_not(tmp_path, photos, faces_all):
+    # Panned and noisy, so every frame's pixels differ (a static image would be trivial).
+    video = write_video(tmp_path / "pan.mp4", photos["group"], seconds=3.0, filters=(
+        "crop=w=1100:h=780:x='t*50':y='t*30',scale=1280:-2,noise=alls=12:allf=t"))
+    out = faces_all.extract(str(video), None, None)
+    same, different = cosines(out)
+    threshold = DlibBackend.same_person
+    assert same.min() >= threshold > different.max(), (same.min(), different.max())
+    assert int(out["tracks"]) == T1_FACES
+
+
+def test_target_track_crops_and_pooled_embedding(tmp_path, photos):
+    ex = build("faces", backend="dlib")
+    ex.setup()
+    out = ex.extract(str(write_video(tmp_path / "hanks.mp4", photos["hanks"], width=640)),
+                     None, 1.0)
+    assert out["faces_per_frame"].tolist() == [1] * 5 and not out["no_face"]
+    assert float(out["missing_fraction"]) == 0.0
+    crops = ex.crops(out)
+    assert all(Image.open(io.BytesIO(c)).size == (112, 112) for c in crops)
+    assert np.linalg.norm(out["pooled_embedding_dlib"]) == pytest.approx(1.0, abs=1e-5)
+    assert out["landmarks"].shape == (5, 5, 2) and not np.isnan(out["box"]).any()
+
+
+def test_side_by_side_video_picks_the_asked_side(tmp_path, photos):
+    """IEMOCAP-style split screen: the utterance id says which actor speaks."""
+    hanks = write_video(tmp_path / "h.mp4", photos["hanks"], width=640, seconds=1.0)
+    group = write_video(tmp_path / "g.mp4", photos["group"], width=640, seconds=1.0,
+                        filters="crop=w=300:h=420:x=520:y=120")
+    both = tmp_path / "both.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(hanks), "-i",
+                    str(group), "-filter_complex",
+                    "[0:v]scale=640:720,setsar=1[a];[1:v]scale=640:720,setsar=1[b];"
+                    "[a][b]hstack", "-c:v", "libx264", "-preset", "ultrafast", str(both)],
+                   check=True)
+    ex = build("faces", backend="dlib", target="by_id", max_side=1280)
+    ex.setup()
+    left = ex.extract(str(both), None, None, "iemocap_Ses01F_impro01_F000")
+    right = ex.extract(str(both), None, None, "iemocap_Ses01F_impro01_M000")
+    assert np.nanmean(left["box"][:, 0]) < 640 <= np.nanmean(right["box"][:, 0])
+    largest = build("faces", backend="dlib")
+    largest.setup()
+    alone = largest.extract(str(hanks), None, None)["pooled_embedding_dlib"]
+    assert float(alone @ left["pooled_embedding_dlib"]) > float(
+        alone @ right["pooled_embedding_dlib"])
+    with pytest.raises(ValueError, match="does not match utterance id 'no-speaker'"):
+        ex.extract(str(both), None, None, "no-speaker")
+
+
+def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
+    actor = tmp_path / "RAVDESS" / "Actor_01"
+    write_video(actor / "01-01-01-01-01-01-01.mp4", photos["hanks"], width=640, audio=True)
+    write_video(actor / "01-01-02-01-01-01-01.mp4", None, width=640, audio=True)
+    truncate(write_video(actor / "01-01-03-01-01-01-01.mp4", photos["hanks"], width=640,
+                         seconds=4.0, audio=True), keep=0.5)
+    result = run(RunConfig(corpora=["ravdess"], roots=[str(actor.parent)],
+                           out=str(tmp_path / "out"), extractors=["faces"]))
+    out = Path(result.path)
+    status = {r["utt_id"]: r for r in pl.read_parquet(out / "status/faces/*.parquet").to_dicts()}
+    good, black, cut = (status[f"ravdess_01-0{i}-01-01-01-01"] for i in (1, 2, 3))
+    assert good["status"] == black["status"] == "ok"
+    assert cut["status"] == "failed" and "01-01-03-01-01-01-01.mp4" in cut["message"]
+    feats = {r["utt_id"]: r for r in pl.read_parquet(out / "features/faces/*.parquet").to_dicts()}
+    assert feats["ravdess_01-02-01-01-01-01"]["no_face"] is True
+    assert feats["ravdess_01-02-01-01-01-01"]["missing_fraction"] == 1.0
+    hanks = feats["ravdess_01-01-01-01-01-01"]
+    assert not hanks["no_face"] and len(hanks["crops"]) == len(hanks["frame_times"]) == 10
+    assert Image.open(io.BytesIO(hanks["crops"][0])).size == (112, 112)
+    card = result.card["extractors"]["faces"]
+    assert card["backend"] == card["config"]["backend"] == "dlib"
+    assert "dlib_face_recognition_resnet_model_v1.dat" in card["models"]
+    sample = next(s for s in wds.WebDataset(str(out / "shards/faces/shard-000000.tar"),
+                                            shardshuffle=False)
+                  if s["__key__"] == "ravdess_01-01-01-01-01-01")
+    assert Image.open(io.BytesIO(sample["faces.crop.0000.jpg"])).size == (112, 112)
+    assert json.loads(sample["faces.status.json"])["status"] == "ok"
+    assert result.card["counts"]["errors_by_stage"] == {"faces": 1}
+
+
+def test_insightface_pack_discovery_without_a_pack(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIGHTFACE_HOME", str(tmp_path / "if"))
+    assert find_pack("buffalo_l", None) is None
+    assert build("faces").config["backend"] == "dlib"  # auto falls back to the offline models
+    with pytest.raises(FileNotFoundError, match=r"if/models/buffalo_l.*INSIGHTFACE_HOME"):
+        build("faces", backend="insightface")
+    pack = tmp_path / "if" / "models" / "buffalo_l"
+    pack.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="expected ONNX models"):
+        build("faces", backend="insightface")  # an empty folder is not a pack
+    (pack / "det_10g.onnx").write_bytes(b"not a model")
+    assert find_pack("buffalo_l", None) == pack
+    ex = build("faces", backend="insightface")
+    assert ex.config["backend"] == "insightface" and "det_10g.onnx" in ex.fingerprint()["models"]
+    with pytest.raises(Exception, match="det_10g.onnx|INVALID_PROTOBUF|protobuf"):
+        ex.setup()  # the real loader runs, and rejects a file that is not ONNX
