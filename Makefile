@@ -21,7 +21,8 @@ CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
 MANIFEST ?=
 JOB ?=
 
-.PHONY: install system-deps demo test lint clean custom bench bench-loader $(CORPORA)
+.PHONY: install system-deps demo test lint clean custom bench bench-audio bench-faces bench-loader \
+        $(CORPORA)
 
 install: $(STAMP)
 
@@ -80,6 +81,13 @@ cluster-%: $(STAMP)
 # Speed and memory of the whole pipeline; writes bench/results.md (commit it with the machine).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_bench --clips 240
+
+# One core per extractor on the demo corpus: x real time, frames/s, peak memory, MB per hour.
+bench-audio: $(STAMP)
+	$(BIN)/python -m bench.extractor_bench audio
+
+bench-faces: $(STAMP)
+	$(BIN)/python -m bench.extractor_bench faces
 
 bench-loader: $(STAMP)
 	$(BIN)/python -m bench.loader_bench demo/out/demo --epochs 20

@@ -66,6 +66,8 @@ def run(
     ray_address: Annotated[str | None, typer.Option(
         envvar="RAY_ADDRESS", help="existing Ray cluster (auto, ray://host:10001)")] = None,
     shard_size: Annotated[int, typer.Option(help="utterances per shard")] = 256,
+    batch_size: Annotated[int, typer.Option(
+        help="utterances per Ray Data batch (per actor call)")] = 4,
     job: Annotated[str | None, typer.Option(help="custom: YAML job file (jobs/examples/)")] = None,
     manifest: Annotated[str | None, typer.Option(
         help="custom: a CSV, JSONL or Parquet table of utterances")] = None,
@@ -112,6 +114,7 @@ def run(
     _run_and_report(RunConfig(corpora=corpora_, roots=roots, out=out, name=name,
                               extractors=_split(extractors), device=device, num_cpus=num_cpus,
                               ray_address=ray_address, shard_size=shard_size, adapters=adapters,
+                              batch_size=batch_size,
                               extractor_config=extractor_options(set_ or [])))
 
 
@@ -239,12 +242,19 @@ def retry_errors_cmd(
     print_summary(resolve_dataset(result.path), result.card, console)
 
 
+# Everything that runs offline with the models registry packages ship.
+DEMO_EXTRACTORS = "egemaps,asr,faces,audio_stats"
+
+
 @app.command()
 def demo(
     corpus_dir: Annotated[Path, typer.Option(help="where the demo corpus is generated")] = Path(
         "demo/RAVDESS"),
     out: Annotated[str, typer.Option(help="output root")] = "demo/out",
     num_cpus: Annotated[int | None, typer.Option(help="CPUs for local Ray")] = None,
+    extractors: Annotated[str, typer.Option(
+        help="comma-separated extractors (wav2vec needs a model in the HF cache)")
+    ] = DEMO_EXTRACTORS,
 ) -> None:
     """Generate the demo corpus (RAVDESS layout) and run the full pipeline on it."""
     from etl.demo import generate
@@ -252,7 +262,7 @@ def demo(
     files = generate(corpus_dir)
     console.print(f"demo corpus: {len(files)} files under {corpus_dir}")
     _run_and_report(RunConfig(corpora=["ravdess"], roots=[str(corpus_dir)], out=out,
-                              name="demo", extractors=["egemaps"], num_cpus=num_cpus,
+                              name="demo", extractors=_split(extractors), num_cpus=num_cpus,
                               shard_size=8))
 
 

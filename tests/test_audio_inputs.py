@@ -4,6 +4,7 @@ word-aligned view joins."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -100,3 +101,25 @@ def test_word_view_is_the_mean_of_frames_over_each_word(result):
         expected = np.array(feats[frames][0].to_list(), dtype=np.float32)[inside].mean(0)
         assert word[f"{ex}_frames"] == inside.sum() > 0
         np.testing.assert_allclose(word[col], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_report_shows_asr_language_and_confidence(result, tmp_path):
+    from etl.report import build_report
+
+    page = build_report(result.path, tmp_path).read_text()
+    assert (tmp_path / "asr.png").is_file()
+    # 7 utterances in English, one (the silence) without words
+    assert re.search(r"<td>ravdess</td><td>en</td><td>7</td><td>1</td>", page), page
+
+
+def test_loader_yields_text_and_padded_frames(result):
+    from torch.utils.data import DataLoader
+
+    from etl.loaders import MERDataset, pad_collate
+
+    ds = MERDataset(result.path, extractors=["asr", "wav2vec"],
+                    fields=["asr.text", "asr.word", "asr.word_start", "wav2vec.frames_last"])
+    feats, labels = next(iter(DataLoader(ds, batch_size=7, collate_fn=pad_collate)))
+    assert len(feats["asr.text"]) == 7 and all(isinstance(t, str) for t in feats["asr.text"])
+    assert feats["wav2vec.frames_last"].shape[0] == 7 and "wav2vec.frames_last.mask" in feats
+    assert feats["asr.word_start"].shape[0] == 7 and len(labels["utt_id"]) == 7

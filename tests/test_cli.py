@@ -102,3 +102,14 @@ def test_multi_corpus_run_and_inspect(tmp_path):
     card = json.loads(mer_etl("inspect", str(out / "savee+emodb"), "--json", check=True).stdout)
     assert card["counts"]["by_corpus_label"]["emodb"]["bored"] == 1
     assert card["counts"]["problems_by_type"] == {"UnexpectedFile": 2}
+
+
+def test_set_gives_extractor_options():
+    from etl.cli import extractor_options
+
+    assert extractor_options(["asr.model=/models/small", "egemaps.lld=false", "faces.fps=2",
+                              "faces.sides={F: right, M: left}"]) == {
+        "asr": {"model": "/models/small"}, "egemaps": {"lld": False},
+        "faces": {"fps": 2, "sides": {"F": "right", "M": "left"}}}
+    with pytest.raises(ValueError, match=r"expected EXTRACTOR\.KEY=VALUE"):
+        extractor_options(["asr=tiny"])

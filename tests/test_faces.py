@@ -16,6 +16,7 @@ from PIL import Image
 
 from etl.demo import face_photos
 from etl.pipeline import RunConfig, run
+from etl.report import build_report
 from extractors import build
 from extractors.face_backends import DlibBackend, find_pack
 from tests.media import truncate, write_video
@@ -129,6 +130,10 @@ def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
     assert Image.open(io.BytesIO(sample["faces.crop.0000.jpg"])).size == (112, 112)
     assert json.loads(sample["faces.status.json"])["status"] == "ok"
     assert result.card["counts"]["errors_by_stage"] == {"faces": 1}
+    page = build_report(result.path, tmp_path / "report").read_text()
+    assert "faces.png" in {p.name for p in (tmp_path / "report").glob("*.png")}
+    # per corpus: 2 utterances with face features, 1 without any face, half the frames covered
+    assert "<td>ravdess</td><td>2</td><td>1</td><td>0.5</td>" in page
 
 
 def test_insightface_pack_discovery_without_a_pack(tmp_path, monkeypatch):
@@ -145,5 +150,5 @@ def test_insightface_pack_discovery_without_a_pack(tmp_path, monkeypatch):
     assert find_pack("buffalo_l", None) == pack
     ex = build("faces", backend="insightface")
     assert ex.config["backend"] == "insightface" and "det_10g.onnx" in ex.fingerprint()["models"]
-    with pytest.raises(Exception, match="det_10g.onnx|INVALID_PROTOBUF|protobuf"):
+    with pytest.raises(Exception, match=r"det_10g\.onnx|INVALID_PROTOBUF|protobuf"):
         ex.setup()  # the real loader runs, and rejects a file that is not ONNX

@@ -1,0 +1,136 @@
+"""Per-extractor throughput and memory on the demo corpus, one core each.
+
+Every extractor runs in its own process (so its peak memory is its own), pinned to one thread,
+over the demo corpus's utterances: set-up time, x real time per core (media seconds / busy
+seconds), peak RSS, and bytes stored per hour of media (the packed arrays the shards hold).
+Faces report frames/s per core too. wav2vec has no offline weights: it runs a randomly
+initialised model of wav2vec2-base's exact architecture (95M parameters), saved and loaded
+through the same path a user's `facebook/wav2vec2-base` takes, so its cost is the real one.
+
+`make bench-audio` (audio extractors) and `make bench-faces` write bench/<group>-results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+GROUPS = {
+    "audio": [("egemaps", {}), ("egemaps", {"sample_rate": 16_000}), ("audio_stats", {}),
+              ("asr", {}), ("wav2vec", {"frames": True}), ("wav2vec", {"dtype": "float16"})],
+    "faces": [("faces", {"backend": "dlib"}), ("faces", {"backend": "dlib", "upsample": 0})],
+}
+
+
+def _one(name: str, config: dict, root: Path) -> dict:
+    """Runs in a child process: decode everything, then time set-up and extraction."""
+    os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    import torch
+
+    torch.set_num_threads(1)
+    import extractors
+    from etl.arrays import pack
+    from etl.decode import decode_audio_at
+    from jobs import build_manifest
+
+    rows = build_manifest("ravdess", str(root)).table.to_pylist()
+    ex = extractors.build(name, **config)
+    inputs, media_s = [], 0.0
+    for r in rows:
+        if ex.modality == "video":
+            inputs.append((r["video_uri"], r["video_start"], r["video_end"], r["utt_id"]))
+            media_s += float(decode_audio_at(r["audio_uri"])[0].size) / 16_000
+        else:
+            signal, sr = decode_audio_at(r["audio_uri"], r["start"], r["end"], ex.input_rate())
+            inputs.append((signal, sr))
+            media_s += signal.size / sr
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    ex.setup()
+    setup_s = time.perf_counter() - t0
+    stored, frames = 0, 0
+    t0 = time.perf_counter()
+    for args in inputs:
+        out = ex.extract(*args)
+        stored += len(pack(out))
+        frames += len(out.get("frame_times", [])) if ex.modality == "video" else 0
+    busy = time.perf_counter() - t0
+    return {"extractor": name, "config": config, "utterances": len(inputs),
+            "media_s": round(media_s, 1), "setup_s": round(setup_s, 2),
+            "busy_s": round(busy, 2), "x_real_time": round(media_s / busy, 2),
+            "frames_per_s": round(frames / busy, 2) if frames else None,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "rss_before_setup_mib": round(base_rss),
+            "mb_per_hour": round(stored / media_s * 3600 / 1e6, 1)}
+
+
+def _wav2vec_base(tmp: Path) -> str:
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    path = tmp / "wav2vec2-base-architecture"
+    Wav2Vec2Model(Wav2Vec2Config()).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(do_normalize=False).save_pretrained(path)
+    return str(path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("group", choices=sorted(GROUPS))
+    ap.add_argument("--root", default="demo/RAVDESS")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        name, config = json.loads(args.child)
+        print(json.dumps(_one(name, config, Path(args.root))))
+        return
+    from etl.demo import generate
+
+    files = generate(Path(args.root))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, config in GROUPS[args.group]:
+            if name == "wav2vec":
+                config = {**config, "model": _wav2vec_base(Path(tmp))}
+            proc = subprocess.run([sys.executable, "-m", "bench.extractor_bench", args.group,
+                                   "--root", args.root, "--child", json.dumps([name, config])],
+                                  capture_output=True, text=True, check=True)
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(results[-1], flush=True)
+    write(args.group, results, len(files))
+
+
+def write(group: str, results: list[dict], n_files: int) -> None:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    lines = [f"# {group} extractors, one core each, on the demo corpus",
+             "",
+             f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+             f"{datetime.now(UTC):%Y-%m-%d}. Demo corpus: {n_files} files. "
+             f"Reproduce: `make bench-{group}`.",
+             "",
+             "| extractor | config | utterances | media s | set-up s | busy s | x real time "
+             "per core | frames/s | peak RSS MiB (before set-up) | MB per hour of media |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        config = {k: (Path(v).name if k == "model" else v) for k, v in r["config"].items()}
+        lines.append(f"| {r['extractor']} | `{json.dumps(config)}` | {r['utterances']} | "
+                     f"{r['media_s']} | {r['setup_s']} | {r['busy_s']} | {r['x_real_time']} | "
+                     f"{r['frames_per_s'] or '-'} | {r['peak_rss_mib']} "
+                     f"({r['rss_before_setup_mib']}) | {r['mb_per_hour']} |")
+    Path(f"bench/{group}-results.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
