@@ -160,6 +160,8 @@ class AsrExtractor(Extractor):
             asr_options={"beam_size": self.config["beam_size"]},
             local_files_only=True, threads=int(self.config["threads"]))
         self._aligners: dict[str, tuple] = {}
+        self._encoded: list[np.ndarray] = []
+        self._remember_encodings()
         # English-only checkpoints (".en") cannot detect a language; whisperx infers that from
         # the model's name, which a directory does not carry.
         multilingual = self._pipeline.model.model.is_multilingual
@@ -175,14 +177,18 @@ class AsrExtractor(Extractor):
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"asr takes 16 kHz audio, got {sample_rate} Hz")
         audio = np.array(signal, dtype=np.float32)  # a writable copy: torch wants one
+        self._encoded = []
         result = self._pipeline.transcribe(audio, batch_size=int(self.config["batch_size"]),
                                            language=self._lang)
-        segments = [s for s in result["segments"] if s["text"].strip()]
+        if len(self._encoded) != len(result["segments"]):
+            self._encoded = []  # not one encoding per chunk: do not guess which is which
+        chunks = [(i, s) for i, s in enumerate(result["segments"]) if s["text"].strip()]
+        segments = [s for _, s in chunks]
         language = result.get("language") or ""
         if self._align_path is not None and segments:
             words = self._align_ctc(segments, audio, language)
         else:
-            words = [w for s in segments for w in self._whisper_words(s, audio, language)]
+            words = [w for i, s in chunks for w in self._whisper_words(i, s, audio, language)]
         return self._arrays(segments, words, language, audio.size / SAMPLE_RATE)
 
     def _align_ctc(self, segments: list[dict], audio: np.ndarray,
@@ -209,19 +215,46 @@ class AsrExtractor(Extractor):
                 last = end
         return words
 
-    def _whisper_words(self, segment: dict, audio: np.ndarray, language: str) -> list[dict]:
+    def _remember_encodings(self) -> None:
+        """Keep the encoder output of every VAD chunk the transcription decodes, in order:
+        word timing needs the same encodings, and whisper's fixed 30 s window makes encoding
+        the dearest step on utterance-length clips. CPU only (the output is read as an array)."""
+        model = self._pipeline.model
+        if model.model.device != "cpu":
+            return
+        encode = model.encode
+
+        def remembering(features: np.ndarray) -> Any:
+            out = encode(features)
+            enc = np.asarray(out)
+            self._encoded.extend(enc[i : i + 1] for i in range(enc.shape[0]))
+            return out
+
+        model.encode = remembering
+
+    def _encoding(self, index: int, chunk: np.ndarray) -> Any:
+        """Chunk `index`'s encoder output: remembered from the transcription, else computed."""
+        from faster_whisper.transcribe import get_ctranslate2_storage
+        from whisperx.audio import N_SAMPLES, log_mel_spectrogram
+
+        if index < len(self._encoded):
+            return get_ctranslate2_storage(np.ascontiguousarray(self._encoded[index]))
+        model = self._pipeline.model
+        mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
+                                  padding=N_SAMPLES - chunk.shape[0])
+        return model.encode(mel[:, :N_FRAMES].numpy())
+
+    def _whisper_words(self, index: int, segment: dict, audio: np.ndarray,
+                       language: str) -> list[dict]:
         """Whisper's own word times for one VAD chunk's text: the decoded tokens aligned to
         the chunk's encoder output by faster-whisper's DTW over cross-attention."""
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import merge_punctuations
-        from whisperx.audio import N_SAMPLES, log_mel_spectrogram
 
         model = self._pipeline.model
         lo, hi = int(segment["start"] * SAMPLE_RATE), int(segment["end"] * SAMPLE_RATE)
         chunk = audio[lo:hi]
-        mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
-                                  padding=N_SAMPLES - chunk.shape[0])
-        encoded = model.encode(mel[:, :N_FRAMES].numpy())
+        encoded = self._encoding(index, chunk)
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
                               task="transcribe", language=language)
         tokens = tokenizer.encode(" " + segment["text"].strip())
