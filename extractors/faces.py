@@ -24,7 +24,7 @@ from etl.video import iter_frames
 from extractors.base import Extractor, Resources
 from extractors.face_backends import CROP, Face, make_backend
 
-TARGETS = ("largest", "left", "right", "by_id", "all")
+TARGETS = ("auto", "largest", "left", "right", "by_id", "all")
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,7 +104,9 @@ class FacesExtractor(Extractor):
         "min_score": None,  # detection threshold; None: the backend's default
         "insightface_pack": "buffalo_l",
         "insightface_root": None,  # None: $INSIGHTFACE_HOME or ~/.insightface
-        "target": "largest",  # largest | left | right | by_id | all
+        # auto: by_id for the corpora below (split-screen dialog video), else largest
+        "target": "auto",  # auto | largest | left | right | by_id | all
+        "by_id_corpora": ["iemocap"],
         "side_pattern": r"_(?P<who>[FM])\d+$",  # by_id: who speaks, from the utterance id
         "sides": {"F": "left", "M": "right"},  # by_id: which half of the frame each one is in
         "min_iou": 0.3,  # tracking: link boxes overlapping this much ...
@@ -159,6 +161,9 @@ class FacesExtractor(Extractor):
 
     def _side(self, utt_id: str) -> str | None:
         target = self.config["target"]
+        if target == "auto":
+            corpus = utt_id.split("_", 1)[0]
+            target = "by_id" if corpus in self.config["by_id_corpora"] else "largest"
         if target in ("left", "right"):
             return target
         if target == "by_id":

@@ -88,18 +88,20 @@ def test_side_by_side_video_picks_the_asked_side(tmp_path, photos):
                     "[0:v]scale=640:720,setsar=1[a];[1:v]scale=640:720,setsar=1[b];"
                     "[a][b]hstack", "-c:v", "libx264", "-preset", "ultrafast", str(both)],
                    check=True)
-    ex = build("faces", backend="dlib", target="by_id", max_side=1280)
+    ex = build("faces", backend="dlib", max_side=1280)  # target auto: by_id for iemocap
     ex.setup()
     left = ex.extract(str(both), None, None, "iemocap_Ses01F_impro01_F000")
     right = ex.extract(str(both), None, None, "iemocap_Ses01F_impro01_M000")
+    other = ex.extract(str(both), None, None, "meld_dia1_utt1")  # largest: either side
     assert np.nanmean(left["box"][:, 0]) < 640 <= np.nanmean(right["box"][:, 0])
     largest = build("faces", backend="dlib")
     largest.setup()
     alone = largest.extract(str(hanks), None, None)["pooled_embedding_dlib"]
     assert float(alone @ left["pooled_embedding_dlib"]) > float(
         alone @ right["pooled_embedding_dlib"])
-    with pytest.raises(ValueError, match="does not match utterance id 'no-speaker'"):
-        ex.extract(str(both), None, None, "no-speaker")
+    assert not np.isnan(other["box"]).all()
+    with pytest.raises(ValueError, match="does not match utterance id 'iemocap_x'"):
+        ex.extract(str(both), None, None, "iemocap_x")
 
 
 def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
