@@ -34,9 +34,9 @@ def local_path(uri: str) -> Iterator[str]:
         yield tmp.name
 
 
-def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int]:
-    """Output (width, height): the first video stream's, scaled so the longer side is at most
-    max_side (even numbers, as encoders and rgb24 rows like)."""
+def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int, float]:
+    """Output (width, height, scale back to the source's pixels): the first video stream's
+    size, scaled so the longer side is at most max_side (even numbers, as rgb24 rows like)."""
     try:
         streams = ffmpeg.probe(path, select_streams="v:0")["streams"]
     except ffmpeg.Error as exc:
@@ -47,7 +47,8 @@ def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int]:
         raise DecodeError(f"{uri}: expected a video stream, found none")
     w, h = int(streams[0]["width"]), int(streams[0]["height"])
     scale = min(1.0, max_side / max(w, h))
-    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+    out_w, out_h = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+    return out_w, out_h, w / out_w
 
 
 def iter_frames(uri: str, start: float | None = None, end: float | None = None,
@@ -55,8 +56,7 @@ def iter_frames(uri: str, start: float | None = None, end: float | None = None,
                 ) -> Iterator[tuple[float, np.ndarray, float]]:
     """(time from the span's start in s, RGB frame HxWx3 uint8, scale to original pixels)."""
     with local_path(uri) as path:
-        width, height = frame_size(path, uri, max_side)
-        orig_w = int(ffmpeg.probe(path, select_streams="v:0")["streams"][0]["width"])
+        width, height, back = frame_size(path, uri, max_side)
         kwargs = {}
         if start:
             kwargs["ss"] = start
@@ -74,8 +74,7 @@ def iter_frames(uri: str, start: float | None = None, end: float | None = None,
             while chunk := proc.stdout.read(size):
                 if len(chunk) < size:
                     break  # a partial last frame: the check below says why
-                yield i / fps, np.frombuffer(chunk, np.uint8).reshape(height, width, 3), \
-                    orig_w / width
+                yield i / fps, np.frombuffer(chunk, np.uint8).reshape(height, width, 3), back
                 i += 1
         finally:
             proc.stdout.close()
