@@ -45,8 +45,9 @@ def status_row(row: dict[str, Any], name: str, modality: str = "audio") -> dict[
 
 def _tar(samples: list[dict[str, bytes | str]]) -> bytes:
     buf = io.BytesIO()
-    # mtime fixed and owner anonymous so the same samples give byte-identical tars.
-    with wds.TarWriter(buf, user="", group="", mtime=0.0, encoder=False) as tar:
+    # mtime fixed and owner anonymous so the same samples give byte-identical tars. An int:
+    # tarfile writes a float mtime as an extra 1 KiB PAX header before every member.
+    with wds.TarWriter(buf, user="", group="", mtime=0, encoder=False) as tar:
         for sample in samples:
             tar.write(sample)
     return buf.getvalue()
