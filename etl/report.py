@@ -17,9 +17,9 @@ import polars as pl
 from etl.store import ERRORS, UTTERANCES, Store, resolve_dataset
 
 
-def _read(store: Store, rel: str) -> pl.DataFrame:
+def _read(store: Store, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
     with store.fs.open(store.full(rel), "rb") as fh:
-        return pl.read_parquet(fh)
+        return pl.read_parquet(fh, columns=columns)
 
 
 def _status(store: Store, card: dict[str, Any]) -> pl.DataFrame:
@@ -93,14 +93,14 @@ def _duration_plot(status: pl.DataFrame, out: Path) -> str:
     return _png(fig, out, "durations")
 
 
-def _features(store: Store, name: str, columns: list[str]) -> pl.DataFrame:
-    utts = _read(store, UTTERANCES).select(["utt_id", "corpus"])
-    parts = sorted(f for f in store.files() if f.startswith(f"features/{name}/"))
+def _features(store: Store, card: dict[str, Any], name: str, columns: list[str]
+              ) -> pl.DataFrame:
+    """Some of an extractor's feature columns with each utterance's corpus."""
+    parts = [rel for rel in sorted(card["files"]) if rel.startswith(f"features/{name}/")]
     if not parts:
         return pl.DataFrame()
-    feats = pl.concat([pl.read_parquet(store.read_bytes(f), columns=["utt_id", *columns])
-                       for f in parts])
-    return utts.join(feats, on="utt_id")
+    feats = pl.concat([_read(store, rel, ["utt_id", *columns]) for rel in parts])
+    return _read(store, UTTERANCES, ["utt_id", "corpus"]).join(feats, on="utt_id")
 
 
 def _not_run(card: dict[str, Any], name: str, what: str) -> str | None:
@@ -113,7 +113,7 @@ def _not_run(card: dict[str, Any], name: str, what: str) -> str | None:
 def _face_section(store: Store, card: dict[str, Any], out: Path) -> str:
     if (muted := _not_run(card, "faces", "face coverage")) is not None:
         return muted
-    feats = _features(store, "faces", ["no_face", "missing_fraction", "tracks"])
+    feats = _features(store, card, "faces", ["no_face", "missing_fraction", "tracks"])
     if feats.is_empty():
         return "<p class='muted'>no face features (every video failed or was skipped)</p>"
     per_corpus = feats.group_by("corpus").agg(
@@ -131,7 +131,7 @@ def _face_section(store: Store, card: dict[str, Any], out: Path) -> str:
 def _asr_section(store: Store, card: dict[str, Any], out: Path) -> str:
     if (muted := _not_run(card, "asr", "ASR")) is not None:
         return muted
-    feats = _features(store, "asr", ["language", "words"])
+    feats = _features(store, card, "asr", ["language", "words"])
     if feats.is_empty():
         return "<p class='muted'>no transcripts (every utterance failed or was skipped)</p>"
     feats = feats.with_columns(pl.col("words").list.len().alias("n_words"),
