@@ -31,6 +31,7 @@ class Wav2VecExtractor(Extractor):
         "dtype": "float32",  # storage type: float32 or float16
         "chunk_s": 30.0,  # longer inputs are processed in chunks of this length ...
         "context_s": 2.0,  # ... with this much audio on each side for context
+        "layers": [],  # hidden-state indices also kept on their own (0: the CNN features)
     }
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
@@ -38,6 +39,9 @@ class Wav2VecExtractor(Extractor):
         if self.config["dtype"] not in ("float32", "float16"):
             raise ValueError(f"wav2vec: dtype must be float32 or float16, got "
                              f"{self.config['dtype']!r}")
+        if not all(isinstance(i, int) for i in self.config["layers"]):
+            raise ValueError(f"wav2vec: layers must be hidden-state indices, got "
+                             f"{self.config['layers']!r}")
         self._path = self._resolve()
         self._model = None
 
@@ -77,16 +81,19 @@ class Wav2VecExtractor(Extractor):
 
     def schema(self) -> pa.Schema:
         vec = pa.list_(pa.float32())
-        fields = [pa.field("utt_id", pa.string(), nullable=False),
-                  pa.field("pooled_last", vec), pa.field("pooled_mean", vec)]
+        fields = [pa.field("utt_id", pa.string(), nullable=False)]
+        fields += [pa.field(f"pooled_{n}", vec) for n in self._outputs()]
         if self.config["frames"]:
-            fields += [pa.field("frames_last", pa.list_(vec)),
-                       pa.field("frames_mean", pa.list_(vec)),
-                       pa.field("frame_times", vec)]
+            fields += [pa.field(f"frames_{n}", pa.list_(vec)) for n in self._outputs()]
+            fields.append(pa.field("frame_times", vec))
         return pa.schema(fields)
 
-    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(last layer, mean of all hidden states) frames for one window."""
+    def _outputs(self) -> list[str]:
+        """Names of the frame streams: last layer, mean of all layers, chosen layers."""
+        return ["last", "mean", *(f"layer{i}" for i in self.config["layers"])]
+
+    def _encode(self, x: np.ndarray) -> list[np.ndarray]:
+        """Frames (frames x dims) of every output stream for one window."""
         torch = self._torch
         if self._normalize:
             x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
@@ -94,7 +101,11 @@ class Wav2VecExtractor(Extractor):
             out = self._model(torch.from_numpy(x)[None].to(self.device),
                               output_hidden_states=True)
         hidden = torch.stack(out.hidden_states)[:, 0]  # layers x frames x dims
-        return hidden[-1].float().cpu().numpy(), hidden.mean(0).float().cpu().numpy()
+        if any(not -len(hidden) <= i < len(hidden) for i in self.config["layers"]):
+            raise ValueError(f"wav2vec: layers {self.config['layers']} outside the model's "
+                             f"{len(hidden)} hidden states")
+        streams = [hidden[-1], hidden.mean(0), *(hidden[i] for i in self.config["layers"])]
+        return [h.float().cpu().numpy() for h in streams]
 
     def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
         if sample_rate != 16_000:
@@ -104,23 +115,23 @@ class Wav2VecExtractor(Extractor):
         n_frames = (signal.size - RECEPTIVE) // STRIDE + 1
         chunk = max(STRIDE, int(self.config["chunk_s"] * sample_rate) // STRIDE * STRIDE)
         context = int(self.config["context_s"] * sample_rate) // STRIDE * STRIDE
-        lasts, means = [], []
+        pieces: list[list[np.ndarray]] = [[] for _ in self._outputs()]
         for start in range(0, n_frames * STRIDE, chunk):
             lo = max(0, start - context)
             hi = min(signal.size, start + chunk + context + RECEPTIVE - STRIDE)
-            last, mean = self._encode(signal[lo:hi])
             first = (start - lo) // STRIDE  # frames of the left context are dropped
             keep = min(chunk // STRIDE, n_frames - start // STRIDE)
-            lasts.append(last[first : first + keep])
-            means.append(mean[first : first + keep])
-        last, mean = np.concatenate(lasts), np.concatenate(means)
+            for stream, frames in zip(pieces, self._encode(signal[lo:hi]), strict=True):
+                stream.append(frames[first : first + keep])
         dtype = np.float16 if self.config["dtype"] == "float16" else np.float32
-        out = {"pooled_last": last.mean(0).astype(dtype),
-               "pooled_mean": mean.mean(0).astype(dtype)}
+        out = {}
+        for name, stream in zip(self._outputs(), pieces, strict=True):
+            frames = np.concatenate(stream)
+            out[f"pooled_{name}"] = frames.mean(0).astype(dtype)
+            if self.config["frames"]:
+                out[f"frames_{name}"] = frames.astype(dtype)
         if self.config["frames"]:
-            out.update(frames_last=last.astype(dtype), frames_mean=mean.astype(dtype),
-                       frame_times=(np.arange(len(last)) * STRIDE / sample_rate)
-                       .astype(np.float32))
+            out["frame_times"] = (np.arange(n_frames) * STRIDE / sample_rate).astype(np.float32)
         return out
 
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

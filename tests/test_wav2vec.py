@@ -97,3 +97,13 @@ def test_wav2vec_in_a_pipeline_run(tiny, tmp_path, ray_local):
     assert feats["pooled_last"].list.len().to_list() == [32, 32]
     assert json.loads((Path(result.path) / "dataset.json").read_text())["version"] == \
         result.version
+
+
+def test_chosen_layers_are_kept_on_their_own(tiny):
+    both = run(tiny, signal(1.0), layers=[0, -1])
+    assert both["frames_layer0"].shape == both["frames_layer-1"].shape == (49, 32)
+    np.testing.assert_array_equal(both["frames_layer-1"], both["frames_last"])
+    assert not np.allclose(both["frames_layer0"], both["frames_last"])
+    assert both["pooled_layer0"].shape == (32,)
+    with pytest.raises(ValueError, match="outside the model's 3 hidden states"):
+        run(tiny, signal(1.0), layers=[7])
