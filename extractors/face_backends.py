@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,18 @@ class Face:
     box: np.ndarray  # x1, y1, x2, y2 in the frame's pixels
     landmarks: np.ndarray  # 5 x 2
     score: float
-    embedding: np.ndarray  # L2-normalised
     crop: np.ndarray  # CROP x CROP x 3 RGB, aligned
     attrs: dict[str, float] = field(default_factory=dict)
+    # Embedding (L2-normalised), or how to compute it: the dearest step, so a backend that can
+    # defer it does, and only the faces that need one (tracking, the output) pay for it.
+    vector: np.ndarray | None = None
+    embed: Callable[[], np.ndarray] | None = None
+
+    @property
+    def embedding(self) -> np.ndarray:
+        if self.vector is None:
+            self.vector = _unit(self.embed())
+        return self.vector
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -68,10 +79,13 @@ class DlibBackend:
         for rect, score in zip(rects, scores, strict=True):
             shape = self._shape(frame, rect)
             points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-            emb = np.array(self._encoder.compute_face_descriptor(frame, shape))
             crop = self._dlib.get_face_chip(frame, shape, size=CROP, padding=0.25)
+            # The ResNet's own input: a 150 px chip (what compute_face_descriptor(frame, shape)
+            # cuts itself; same descriptor), kept so the embedding can wait until it is needed.
+            chip = self._dlib.get_face_chip(frame, shape, size=150, padding=0.25)
             box = np.array([rect.left(), rect.top(), rect.right(), rect.bottom()], np.float32)
-            faces.append(Face(box, points, float(score), _unit(emb), np.asarray(crop)))
+            faces.append(Face(box, points, float(score), np.asarray(crop), embed=partial(
+                self._encoder.compute_face_descriptor, chip)))
         return faces
 
 
@@ -127,7 +141,7 @@ class InsightFaceBackend:
             crop = face_align.norm_crop(frame, landmark=f.kps, image_size=CROP)
             attrs = {k: float(f[k]) for k in ("age", "gender") if f.get(k) is not None}
             faces.append(Face(np.asarray(f.bbox, np.float32), np.asarray(f.kps, np.float32),
-                              float(f.det_score), _unit(f.normed_embedding), crop, attrs))
+                              float(f.det_score), crop, attrs, vector=_unit(f.normed_embedding)))
         return faces
 
 

@@ -36,29 +36,36 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def link(frames: list[list[Face]], min_iou: float, min_sim: float, max_gap: int) -> list[list[int]]:
-    """Track id of every face: each frame's faces are matched to the live tracks by the
-    Hungarian method on IoU plus embedding cosine; a pair links when either passes its
-    threshold. A track survives `max_gap` frames without a face (a turn of the head)."""
+    """Track id of every face. Each frame's faces are matched to the live tracks by the
+    Hungarian method, first on box overlap (IoU >= min_iou); faces and tracks left over are then
+    matched on embedding cosine (>= min_sim), which re-finds a face after a jump or a gap, so
+    embeddings are computed only where overlap cannot decide. A track survives `max_gap`
+    frames without a face (a turn of the head)."""
     from scipy.optimize import linear_sum_assignment
 
-    tracks: list[tuple[np.ndarray, np.ndarray, int]] = []  # last box, embedding, last frame
+    tracks: list[tuple[Face, int]] = []  # last face, last frame
     ids: list[list[int]] = []
     for t, faces in enumerate(frames):
-        live = [k for k, (_, _, last) in enumerate(tracks) if t - last <= max_gap + 1]
         out = [-1] * len(faces)
-        if faces and live:
-            overlap = np.array([[iou(f.box, tracks[k][0]) for k in live] for f in faces])
-            sim = np.array([[float(f.embedding @ tracks[k][1]) for k in live] for f in faces])
-            rows, cols = linear_sum_assignment(-(overlap + sim))
-            for r, c in zip(rows, cols, strict=True):
-                if overlap[r, c] >= min_iou or sim[r, c] >= min_sim:
-                    out[r] = live[c]
+        live = [k for k, (_, last) in enumerate(tracks) if t - last <= max_gap + 1]
+        for score, threshold in ((lambda f, g: iou(f.box, g.box), min_iou),
+                                 (lambda f, g: float(f.embedding @ g.embedding), min_sim)):
+            todo = [i for i, k in enumerate(out) if k < 0]
+            if not todo or not live:
+                break
+            m = np.array([[score(faces[i], tracks[k][0]) for k in live] for i in todo])
+            taken = set()
+            for r, c in zip(*linear_sum_assignment(-m), strict=True):
+                if m[r, c] >= threshold:
+                    out[todo[r]] = live[c]
+                    taken.add(live[c])
+            live = [k for k in live if k not in taken]
         for i, f in enumerate(faces):
             if out[i] < 0:
                 out[i] = len(tracks)
-                tracks.append((f.box, f.embedding, t))
+                tracks.append((f, t))
             else:
-                tracks[out[i]] = (f.box, f.embedding, t)
+                tracks[out[i]] = (f, t)
         ids.append(out)
     return ids
 
