@@ -49,6 +49,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 class DlibBackend:
     name = "dlib"
     dim = 128
+    attributes: tuple[str, ...] = ()
     # cosine of unit-normalised descriptors: the same person across frames of a panned, noisy
     # video measured >= 0.949, different people <= 0.932 (tests/test_faces.py)
     same_person = 0.94
@@ -103,6 +104,7 @@ def find_pack(pack: str, root: str | None) -> Path | None:
 class InsightFaceBackend:
     name = "insightface"
     dim = 512
+    attributes = ("age", "gender")  # what buffalo_l's genderage model gives
     same_person = 0.5  # ArcFace cosine; insightface's examples treat > 0.4-0.5 as a match
 
     def __init__(self, pack: str = "buffalo_l", root: str | None = None,
@@ -139,7 +141,7 @@ class InsightFaceBackend:
         faces = []
         for f in self._app.get(np.ascontiguousarray(frame[:, :, ::-1])):  # BGR, as it expects
             crop = face_align.norm_crop(frame, landmark=f.kps, image_size=CROP)
-            attrs = {k: float(f[k]) for k in ("age", "gender") if f.get(k) is not None}
+            attrs = {k: float(f[k]) for k in self.attributes if f.get(k) is not None}
             faces.append(Face(np.asarray(f.bbox, np.float32), np.asarray(f.kps, np.float32),
                               float(f.det_score), crop, attrs, vector=_unit(f.normed_embedding)))
         return faces

@@ -159,6 +159,7 @@ class FacesExtractor(Extractor):
                   pa.field("crops", pa.list_(pa.binary())),
                   pa.field(f"pooled_{self.emb}", f32), pa.field("no_face", pa.bool_()),
                   pa.field("missing_fraction", pa.float32()), pa.field("tracks", pa.int32())]
+        fields += [pa.field(a, f32) for a in self.backend.attributes]  # per frame, target face
         if self.config["target"] == "all":
             fields += [pa.field("all_frame", pa.list_(pa.int32())),
                        pa.field("all_track", pa.list_(pa.int32())),
@@ -229,6 +230,10 @@ class FacesExtractor(Extractor):
             "missing_fraction": np.array(1 - present.mean() if n else 1.0, np.float32),
             "tracks": np.array(len({k for t in ids for k in t}), np.int32),
         }
+        for a in self.backend.attributes:
+            out[a] = np.array([next((f.attrs.get(a, np.nan) for f, k in zip(fs, ts, strict=True)
+                                     if k == target), np.nan)
+                               for fs, ts in zip(frames, ids, strict=True)], np.float32)
         if self.config["target"] == "all":
             flat = [(i, k, f) for i, (fs, ts) in enumerate(zip(frames, ids, strict=True))
                     for f, k in zip(fs, ts, strict=True)]
@@ -273,6 +278,8 @@ class FacesExtractor(Extractor):
             "no_face": bool(arrays["no_face"]),
             "missing_fraction": float(arrays["missing_fraction"]),
             "tracks": int(arrays["tracks"]),
+            **{a: [None if np.isnan(v) else float(v) for v in arrays[a]]
+               for a in self.backend.attributes},
         }
         if self.config["target"] == "all":
             row.update(all_frame=arrays["all_frame"].tolist(),
