@@ -16,20 +16,30 @@ class DecodeError(RuntimeError):
     """Media that cannot be decoded; the message names the file and what was expected."""
 
 
-def _is_local(uri: str) -> bool:
+def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
 def _ffmpeg_input(uri: str, **kwargs) -> tuple[ffmpeg.nodes.FilterableStream, bytes | None]:
     """Local files go to ffmpeg by path; remote ones are read through fsspec and piped in."""
-    if _is_local(uri):
+    if is_local(uri):
         return ffmpeg.input(uri.removeprefix("file://"), **kwargs), None
     with fsspec.open(uri, "rb") as fh:
         data = fh.read()
     return ffmpeg.input("pipe:", **kwargs), data
 
 
-def _stderr_tail(exc: ffmpeg.Error) -> str:
+def span_args(start: float | None, end: float | None) -> dict[str, float]:
+    """ffmpeg input options that cut [start, end) (seek, then duration)."""
+    kwargs = {}
+    if start:
+        kwargs["ss"] = start
+    if end is not None:
+        kwargs["t"] = end - (start or 0.0)
+    return kwargs
+
+
+def stderr_tail(exc: ffmpeg.Error) -> str:
     lines = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
     return lines[-1] if lines else "no diagnostic"
 
@@ -48,12 +58,7 @@ def decode_audio_at(
 ) -> tuple[np.ndarray, int]:
     """(signal, rate): the span as mono float32, resampled to `sample_rate`, or at the stream's
     native rate when it is None (read from the WAV header ffmpeg writes, so one process)."""
-    kwargs = {}
-    if start:
-        kwargs["ss"] = start
-    if end is not None:
-        kwargs["t"] = end - (start or 0.0)
-    stream, data = _ffmpeg_input(uri, **kwargs)
+    stream, data = _ffmpeg_input(uri, **span_args(start, end))
     try:
         out, _ = (
             stream.output("pipe:", format="wav", acodec="pcm_f32le", ac=1,
@@ -64,7 +69,7 @@ def decode_audio_at(
             .run(input=data, capture_stdout=True, capture_stderr=True)
         )
     except ffmpeg.Error as exc:
-        raise DecodeError(f"{uri}: ffmpeg could not decode audio ({_stderr_tail(exc)})") from None
+        raise DecodeError(f"{uri}: ffmpeg could not decode audio ({stderr_tail(exc)})") from None
     rate, payload = _wav_payload(uri, out)
     signal = np.frombuffer(payload, dtype="<f4")
     if signal.size == 0:

@@ -17,14 +17,14 @@ import ffmpeg
 import fsspec
 import numpy as np
 
-from etl.decode import DecodeError
+from etl.decode import DecodeError, is_local, span_args, stderr_tail
 
 
 @contextlib.contextmanager
 def local_path(uri: str) -> Iterator[str]:
     """A path ffmpeg can seek in: local files as they are; remote ones copied to a temporary
     file in blocks (video can be large; it never sits in memory whole)."""
-    if "://" not in uri or uri.startswith("file://"):
+    if is_local(uri):
         yield uri.removeprefix("file://")
         return
     suffix = Path(uri.rsplit("/", 1)[-1]).suffix
@@ -40,9 +40,7 @@ def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int, float]:
     try:
         streams = ffmpeg.probe(path, select_streams="v:0")["streams"]
     except ffmpeg.Error as exc:
-        tail = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        why = tail[-1] if tail else "no diagnostic"
-        raise DecodeError(f"{uri}: ffprobe could not read it ({why})") from None
+        raise DecodeError(f"{uri}: ffprobe could not read it ({stderr_tail(exc)})") from None
     if not streams:
         raise DecodeError(f"{uri}: expected a video stream, found none")
     w, h = int(streams[0]["width"]), int(streams[0]["height"])
@@ -57,13 +55,8 @@ def iter_frames(uri: str, start: float | None = None, end: float | None = None,
     """(time from the span's start in s, RGB frame HxWx3 uint8, scale to original pixels)."""
     with local_path(uri) as path:
         width, height, back = frame_size(path, uri, max_side)
-        kwargs = {}
-        if start:
-            kwargs["ss"] = start
-        if end is not None:
-            kwargs["t"] = end - (start or 0.0)
         proc = (
-            ffmpeg.input(path, **kwargs).video
+            ffmpeg.input(path, **span_args(start, end)).video
             .filter("fps", fps=fps).filter("scale", width, height)
             .output("pipe:", format="rawvideo", pix_fmt="rgb24")
             .global_args("-nostdin", "-v", "error", "-xerror")
