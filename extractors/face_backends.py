@@ -60,7 +60,6 @@ class DlibBackend:
         self.upsample, self.min_score = upsample, min_score
         self._files = [Path(frm.pose_predictor_five_point_model_location()),
                        Path(frm.face_recognition_model_location())]
-        self._ready = False
 
     def model_files(self) -> list[Path]:
         return list(self._files)
@@ -117,7 +116,7 @@ class InsightFaceBackend:
                 f"{expected}. Unzip the pack there (insightface's model zoo: "
                 f"https://github.com/deepinsight/insightface/tree/master/python-package), set "
                 f"INSIGHTFACE_HOME or faces.insightface_root, or use backend=dlib")
-        self.pack, self.root, self.det_size, self.min_score = found, root, det_size, min_score
+        self.pack, self.det_size, self.min_score = found, det_size, min_score
 
     def model_files(self) -> list[Path]:
         return sorted(self.pack.glob("*.onnx"))

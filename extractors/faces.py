@@ -1,6 +1,7 @@
 """Faces on the utterance timeline: frames sampled at a fixed rate (5 fps by default) from the
-utterance's video span, every face detected, embedded and aligned, faces linked into tracks
-across frames, and one target track chosen: the speaker's face.
+utterance's video span, every face detected and aligned, faces linked into tracks across
+frames (embedded where tracking or the output needs it), and one target track chosen: the
+speaker's face.
 
 Per sampled frame of the target track: time, box, landmarks, score, embedding and the aligned
 112x112 crop as JPEG. Per utterance: the target track's pooled (mean, re-normalised) embedding,
@@ -208,13 +209,14 @@ class FacesExtractor(Extractor):
         marks = np.full((n, 5, 2), np.nan, np.float32)
         score = np.full(n, np.nan, np.float32)
         emb = np.full((n, dim), np.nan, np.float32)
+        # the target track's face in each frame (a track holds at most one face per frame)
+        hits = [next((f for f, k in zip(fs, ts, strict=True) if k == target), None)
+                for fs, ts in zip(frames, ids, strict=True)]
         crops: list[bytes] = []
-        for i, (faces, tids) in enumerate(zip(frames, ids, strict=True)):
-            hit = [f for f, k in zip(faces, tids, strict=True) if k == target]
-            if hit:
-                f = hit[0]
+        for i, f in enumerate(hits):
+            if f is not None:
                 box[i], marks[i], score[i], emb[i] = f.box, f.landmarks, f.score, f.embedding
-            crops.append(jpeg(hit[0].crop, int(self.config["jpeg_quality"])) if hit else b"")
+            crops.append(b"" if f is None else jpeg(f.crop, int(self.config["jpeg_quality"])))
         present = ~np.isnan(score)
         pooled = emb[present].mean(0) if present.any() else np.full(dim, np.nan, np.float32)
         if present.any():
@@ -231,9 +233,8 @@ class FacesExtractor(Extractor):
             "tracks": np.array(len({k for t in ids for k in t}), np.int32),
         }
         for a in self.backend.attributes:
-            out[a] = np.array([next((f.attrs.get(a, np.nan) for f, k in zip(fs, ts, strict=True)
-                                     if k == target), np.nan)
-                               for fs, ts in zip(frames, ids, strict=True)], np.float32)
+            out[a] = np.array([np.nan if f is None else f.attrs.get(a, np.nan) for f in hits],
+                              np.float32)
         if self.config["target"] == "all":
             flat = [(i, k, f) for i, (fs, ts) in enumerate(zip(frames, ids, strict=True))
                     for f, k in zip(fs, ts, strict=True)]
