@@ -25,6 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn emotion-recognition corpora into versioned feature shards.")
 console = Console()
 err = Console(stderr=True)
+MAX_PROBLEM_LINES = 20  # the rest are in manifest_problems.parquet
 
 
 def _split(value: str) -> list[str]:
@@ -164,17 +165,28 @@ def manifest(
     out: Annotated[str, typer.Option(help="directory for utterances.parquet")],
 ) -> None:
     """Write only the uniform manifest (utterances.parquet) and report unusable files."""
+    from collections import Counter
+
     from etl.store import UTTERANCES, Store
+    from etl.summary import print_reconciliation
 
     m = jobs.build_manifest(corpus, root)
     store = Store(out)
     store.write_table(UTTERANCES, m.table)
     if m.problems.num_rows:
         store.write_table("manifest_problems.parquet", m.problems)
-        for p in m.problems.to_pylist():
-            err.print(f"[yellow]skipped[/] {p['path']}: {p['message']}", highlight=False)
+        problems = m.problems.to_pylist()
+        for p in problems[:MAX_PROBLEM_LINES]:
+            err.print(f"[yellow]{p['error_type']}[/] {p['path']}: {p['message']}",
+                      highlight=False)
+        if len(problems) > MAX_PROBLEM_LINES:
+            err.print(f"... and {len(problems) - MAX_PROBLEM_LINES} more in "
+                      f"{store.uri}/manifest_problems.parquet")
+        by_type = Counter(p["error_type"] for p in problems)
+        err.print("problems by type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
+    print_reconciliation({"counts": {"reconciliation": m.reconciliation}}, console)
     console.print(f"{m.table.num_rows} utterances -> {store.uri}/{UTTERANCES}"
-                  f" ({m.problems.num_rows} unusable file(s))")
+                  f" ({m.problems.num_rows} problem(s))")
 
 
 @app.command()

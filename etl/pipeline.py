@@ -18,7 +18,17 @@ import jobs
 from etl import version as versioning
 from etl import words
 from etl.progress import progress_bar
-from etl.store import BASE, CARD, ERRORS, UTTERANCES, Store, status_part, unit_files, unit_marker
+from etl.store import (
+    BASE,
+    CARD,
+    ERRORS,
+    UTTERANCES,
+    Store,
+    UnsafeDatasetPath,
+    status_part,
+    unit_files,
+    unit_marker,
+)
 from etl.writer import ShardWriter
 from schemas import ERROR_SCHEMA, MANIFEST_SCHEMA, STATUS_SCHEMA, validate_table
 from schemas.labels import load_label_schema
@@ -78,6 +88,8 @@ class Plan:
     version: str
     name: str
     store: Store
+    # found vs publisher counts per corpus, subset and split (jobs/reconcile.py)
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def units(self) -> dict[str, str]:
@@ -90,21 +102,22 @@ class Plan:
         return (self.manifest.num_rows + size - 1) // size
 
 
-def _manifest(cfg: RunConfig) -> tuple[pa.Table, pa.Table]:
-    tables, problems = [], []
+def _manifest(cfg: RunConfig) -> tuple[pa.Table, pa.Table, list[dict[str, Any]]]:
+    tables, problems, reconciliation = [], [], []
     for corpus, root in zip(cfg.corpora, cfg.roots, strict=True):
         m = jobs.build_manifest(cfg.adapters.get(corpus, corpus), root, cfg.label_version)
         tables.append(m.table)
         problems.append(m.problems)
+        reconciliation += m.reconciliation
     table = pa.concat_tables(tables).sort_by("utt_id")
     if pc.count_distinct(table["utt_id"]).as_py() != table.num_rows:
         raise jobs.CorpusError("utt_id collision across corpora: each id must be unique")
-    return table, pa.concat_tables(problems)
+    return table, pa.concat_tables(problems), reconciliation
 
 
 def plan(cfg: RunConfig) -> Plan:
     labels = load_label_schema(cfg.label_version)
-    manifest, problems = _manifest(cfg)
+    manifest, problems, reconciliation = _manifest(cfg)
     exs = [
         extractors.build(n, device=cfg.device, **cfg.extractor_config.get(n, {}))
         for n in cfg.extractors
@@ -129,7 +142,7 @@ def plan(cfg: RunConfig) -> Plan:
         raise ValueError(f"dataset name {name!r}: expected letters, digits and _ . + - only, "
                          "so the output stays inside --out")
     store = Store(f"{cfg.out.rstrip('/')}/{name}/{version}")
-    return Plan(manifest, problems, exs, inputs, version, name, store)
+    return Plan(manifest, problems, exs, inputs, version, name, store, reconciliation)
 
 
 def run(cfg: RunConfig) -> RunResult:
@@ -189,7 +202,11 @@ def _reuse(p: Plan) -> dict[str, str]:
             # mismatch found part-way leaves no shard marked complete with a bad file.
             files = unit_files(unit, sorted(card["files"]))
             for rel in files:
-                data = donor.read_bytes(rel)
+                try:
+                    data = donor.read_bytes(rel)
+                except UnsafeDatasetPath as exc:  # a donor card naming ../ is never followed
+                    log.warning("not reusing %s from %s: %s", unit, donor.uri, exc)
+                    break
                 if versioning.sha256_bytes(data) != card["files"][rel]["sha256"]:
                     log.warning("not reusing %s from %s: %s changed since it was written",
                                 unit, donor.uri, rel)
@@ -361,6 +378,7 @@ def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[s
             "by_corpus_label": _corpus_label_counts(manifest),
             "unlabeled": _unlabeled(manifest),
             "problems_by_type": _counts(p.problems, "error_type"),
+            "reconciliation": p.reconciliation,
         },
         "views": _views(store, p),
         "provenance": p.inputs,

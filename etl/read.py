@@ -4,14 +4,17 @@ samples with the base shard and the chosen extractors' shards joined by key."""
 from __future__ import annotations
 
 import importlib
+import io
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import fsspec
+import numpy as np
 import polars as pl
 import webdataset as wds
 
-from etl.store import BASE_TAR_RE, UTTERANCES, resolve_dataset
+from etl.store import BASE_TAR_RE, UTTERANCES, check_rel, resolve_dataset
 
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "memory")
 
@@ -28,6 +31,45 @@ for _scheme in OBJECT_STORE_SCHEMES:
         _gopen.gopen_schemes[_scheme] = _fsspec_gopen
 
 
+class UnsafeMemberError(ValueError):
+    """A tar member of a type our format never writes (e.g. a pickle): never decoded."""
+
+
+# What our shards contain, and the only decoding a reader does. webdataset's default
+# `.decode()` also unpickles .pyd/.pickle and torch.loads .pth members, which runs code from
+# the shard: a dataset from elsewhere must never get to do that.
+SAFE_DECODERS: dict[str, Any] = {
+    "npy": lambda data: np.load(io.BytesIO(data), allow_pickle=False),
+    "json": lambda data: json.loads(data),
+    "txt": lambda data: data.decode("utf-8"),
+    "jpg": bytes, "jpeg": bytes, "png": bytes,  # images stay encoded (decode with PIL)
+}
+
+
+def decode_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    """A raw webdataset sample with every member decoded safely, or UnsafeMemberError naming
+    the shard and member. Use it instead of webdataset's `.decode()`:
+    `wds.WebDataset(urls).map(decode_sample)`."""
+    out: dict[str, Any] = {}
+    for member, data in sample.items():
+        if member.startswith("__"):
+            out[member] = data
+            continue
+        ext = member.rsplit(".", 1)[-1].lower()
+        decoder = SAFE_DECODERS.get(ext)
+        if decoder is None:
+            raise UnsafeMemberError(
+                f"{sample.get('__url__')}: member {sample.get('__key__')}.{member}: a .{ext} "
+                f"member is not part of the mer-etl format (expected "
+                f"{', '.join(sorted(SAFE_DECODERS))}); refusing to decode it")
+        try:
+            out[member] = decoder(data)
+        except ValueError as exc:  # includes a pickled .npy (allow_pickle=False)
+            raise UnsafeMemberError(f"{sample.get('__url__')}: member "
+                                    f"{sample.get('__key__')}.{member}: {exc}") from None
+    return out
+
+
 def shard_urls(path: str, extractor: str | None = None) -> list[str]:
     """Tar URLs of a dataset version in order: the base shards, or one extractor's."""
     store = resolve_dataset(path)
@@ -36,7 +78,7 @@ def shard_urls(path: str, extractor: str | None = None) -> list[str]:
         chosen = [f for f in files if BASE_TAR_RE.match(f)]
     else:
         chosen = [f for f in files if f.startswith(f"shards/{extractor}/")]
-    return [f"{store.uri}/{rel}" for rel in chosen]
+    return [f"{store.uri}/{check_rel(rel)}" for rel in chosen]
 
 
 def lockstep(groups: list[list[str]], shards: Iterable[int], decode: bool = False
@@ -53,7 +95,7 @@ def lockstep(groups: list[list[str]], shards: Iterable[int], decode: bool = Fals
         for group in groups:
             ds = wds.WebDataset(group[shard], shardshuffle=False, nodesplitter=None,
                                 workersplitter=None)
-            streams.append(iter(ds.decode() if decode else ds))
+            streams.append(iter(ds.map(decode_sample) if decode else ds))
         for parts in zip(*streams, strict=True):
             key = parts[0]["__key__"]
             for part in parts[1:]:

@@ -44,7 +44,8 @@ def _plan_from_card(store: Store, device: str) -> tuple[Plan, dict[str, Any]]:
     errors = store.read_table(ERRORS)
     problems = errors.filter(pc.equal(errors["stage"], "manifest"))
     p = Plan(manifest=store.read_table(UTTERANCES), problems=problems, extractors=exs,
-             inputs=card["provenance"], version=card["version"], name=card["name"], store=store)
+             inputs=card["provenance"], version=card["version"], name=card["name"], store=store,
+             reconciliation=card["counts"].get("reconciliation", []))
     return p, card
 
 

@@ -66,6 +66,20 @@ def unit_files(unit: str, files: list[str]) -> list[str]:
     return [f for f in files if f.startswith(prefixes)]
 
 
+class UnsafeDatasetPath(ValueError):
+    """A relative path (from a card, which may come from elsewhere) that leaves the dataset."""
+
+
+def check_rel(rel: str) -> str:
+    """`rel` if it names a place inside a dataset version, else UnsafeDatasetPath: a card is
+    data from elsewhere too, and no entry of it may make a reader open `../..` or `/etc`."""
+    parts = rel.split("/")
+    if (not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or "://" in rel
+            or any(p in ("", ".", "..") for p in parts)):
+        raise UnsafeDatasetPath(f"{rel!r}: not a relative path inside the dataset")
+    return rel
+
+
 class Store:
     """One dataset version directory, addressed through fsspec."""
 
@@ -76,7 +90,7 @@ class Store:
         self.uri = root.rstrip("/")
 
     def full(self, rel: str) -> str:
-        return f"{self.path}/{rel}"
+        return f"{self.path}/{check_rel(rel)}"
 
     def exists(self, rel: str) -> bool:
         return self.fs.exists(self.full(rel))
@@ -184,6 +198,11 @@ def verify(store: Store) -> list[str]:
     problems = []
     listed = card.get("files", {})
     for rel, expected in sorted(listed.items()):
+        try:
+            check_rel(rel)
+        except UnsafeDatasetPath as exc:
+            problems.append(f"unsafe path in the card: {exc}")
+            continue
         if not store.exists(rel):
             problems.append(f"missing: {rel}")
             continue

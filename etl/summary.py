@@ -15,7 +15,9 @@ def label_table(store: Store) -> Table:
     """Utterances per split x canonical label (per corpus when there are several)."""
     with store.fs.open(store.full(UTTERANCES), "rb") as fh:
         df = pl.read_parquet(fh, columns=["corpus", "split", "label"])
-    df = df.with_columns(pl.col("label").fill_null("(none)"))
+    # A corpus without an official split (or a video in no fold) has null splits: shown, not
+    # a crash.
+    df = df.with_columns(pl.col("label").fill_null("(none)"), pl.col("split").fill_null("(none)"))
     counts = df.group_by(["corpus", "label", "split"]).len().sort(["corpus", "label", "split"])
     splits = sorted(df["split"].unique().to_list())
     table = Table(title="utterances per canonical label and split")
@@ -59,6 +61,35 @@ def status_table(card: dict[str, Any]) -> Table:
     return table
 
 
+def reconciliation_table(card: dict[str, Any]) -> Table | None:
+    """Found vs the publisher's stated counts, per corpus, subset and split."""
+    items = card.get("counts", {}).get("reconciliation") or []
+    if not items:
+        return None
+    table = Table(title="utterances vs the publisher's counts")
+    for col in ("corpus", "subset", "split", "found", "expected", "problems behind a shortfall"):
+        table.add_column(col, justify="right" if col in ("found", "expected") else "left")
+    for item in items:
+        style = "yellow" if item["warning"] else None
+        causes = ", ".join(f"{k} {v:,}" for k, v in sorted(item["causes"].items()))
+        table.add_row(item["corpus"], item["subset"], item["split"], f"{item['found']:,}",
+                      f"{item['expected']:,}", causes, style=style)
+    return table
+
+
+def print_reconciliation(card: dict[str, Any], console: Console) -> None:
+    from jobs.reconcile import describe
+
+    table = reconciliation_table(card)
+    if table is None:
+        return
+    console.print(table)
+    for item in card["counts"]["reconciliation"]:
+        if item["warning"]:
+            console.print(f"[yellow]warning[/]: {describe(item)}: more than 1% short of the "
+                          "publisher's count", highlight=False)
+
+
 def print_summary(store: Store, card: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     counts = card["counts"]
@@ -69,6 +100,7 @@ def print_summary(store: Store, card: dict[str, Any], console: Console | None = 
         f"extractors: {', '.join(card['extractors']) or 'none'}"
     )
     console.print(label_table(store))
+    print_reconciliation(card, console)
     if card["extractors"]:
         console.print(status_table(card))
     if card.get("run", {}).get("stage_seconds"):

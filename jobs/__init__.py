@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
 from jobs import cremad, emodb, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess
 from jobs.base import Adapter, CorpusError, ScanResult, hash_media, manifest_table, open_root
+from jobs.reconcile import flag_known_bad, reconcile
 from schemas import ERROR_SCHEMA, validate_table
 from schemas.labels import load_label_schema
 
@@ -21,6 +23,8 @@ ADAPTERS: dict[str, Adapter] = {
 class Manifest:
     table: pa.Table  # MANIFEST_SCHEMA, sorted by utt_id
     problems: pa.Table  # ERROR_SCHEMA rows with stage="manifest"
+    # found vs the publisher's stated counts, per subset and split (jobs/reconcile.py)
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
 
 
 def get_adapter(name: str) -> Adapter:
@@ -39,6 +43,7 @@ def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") 
     fs, path = open_root(root, corpus, adapter.layout)
     result: ScanResult = adapter.scan(fs, path, load_label_schema(label_version))
     hash_media(fs, result, corpus)
+    flag_known_bad(corpus, result.rows, result.problems)
     if not result.rows:
         found = f"; {len(result.problems)} unusable file(s), first: " if result.problems else ""
         first = (
@@ -52,7 +57,9 @@ def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") 
     problems = validate_table(
         pa.Table.from_pylist(result.problems, schema=ERROR_SCHEMA), ERROR_SCHEMA, "problems"
     )
-    return Manifest(table=manifest_table(result.rows), problems=problems)
+    return Manifest(table=manifest_table(result.rows), problems=problems,
+                    reconciliation=reconcile(corpus, result.rows, result.problems,
+                                             result.release))
 
 
 __all__ = ["ADAPTERS", "Adapter", "CorpusError", "Manifest", "build_manifest", "get_adapter"]

@@ -29,6 +29,12 @@ class ScanResult:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
+    release: str | None = None  # the corpus release, where the layout tells it
+
+    def bad_lines(self, corpus: str, errors: list[LabelFileError]) -> None:
+        """Record each malformed line a parser skipped: it cost its own row, never the file."""
+        for exc in errors:
+            self.problem(corpus, f"{exc.path}:{exc.line}", exc.error_type, str(exc))
 
     def problem(self, corpus: str, path: str, error_type: str, message: str) -> None:
         self.problems.append(
@@ -79,6 +85,10 @@ def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: st
             name = entry["name"].rstrip("/")
             if name == folder.rstrip("/"):
                 continue
+            if not _utf8(name):
+                result.problem(corpus, printable_path(name), "UndecodableName",
+                               "file or folder name is not valid UTF-8; skipped (rename it)")
+                continue
             if ".." in name.split("/"):
                 refuse(name, "a '..' component would leave the corpus root")
                 continue
@@ -91,6 +101,10 @@ def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: st
             is_dir = entry["type"] == "directory" or (
                 local and entry.get("islink") and os.path.isdir(name))
             if not is_dir:
+                if local and not _regular(name):  # a FIFO or device would block a read forever
+                    result.problem(corpus, name, "NotARegularFile",
+                                   "not a regular file (FIFO, socket or device); skipped")
+                    continue
                 yield name
             elif real in seen:
                 refuse(name, f"directory loop back to {real}")
@@ -99,6 +113,64 @@ def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: st
                 yield from walk(name)
 
     yield from walk(root)
+
+
+def _utf8(name: str) -> bool:
+    """False for a name the OS handed over with undecodable bytes (surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_path(name: str) -> str:
+    """A path with undecodable bytes shown as \\xNN escapes, so it can be reported."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _regular(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+class UnsafePathError(ValueError):
+    """A media reference that would leave the corpus root."""
+
+
+def resolve_inside(fs: AbstractFileSystem, root: str, ref: str) -> str:
+    """The path of media reference `ref` (relative to `root`, or absolute / a URI naming a
+    place inside it), or UnsafePathError. One policy for every media reference of every
+    adapter: `..` that climbs out, an absolute path or URI elsewhere, or (on local disk) a
+    symlink whose target lies outside are refused, so no table can make a run read or publish
+    the hash of a file outside the corpus it names."""
+    import posixpath
+
+    root = root.rstrip("/") or "/"
+    ref = str(ref).strip()
+    if "\x00" in ref:
+        raise UnsafePathError(f"{ref!r}: NUL byte in a media path")
+    if "://" in ref:
+        ref_fs, ref_path = fsspec.core.url_to_fs(ref)
+        if type(ref_fs) is not type(fs):
+            raise UnsafePathError(f"{ref!r}: another filesystem than the root's ({root})")
+        path = posixpath.normpath(ref_path)
+    elif ref.startswith("/"):
+        path = posixpath.normpath(ref)
+    else:
+        path = posixpath.normpath(posixpath.join(root, ref))
+    if path != root and not path.startswith(root.rstrip("/") + "/"):
+        raise UnsafePathError(f"{ref!r} resolves to {path}, outside the corpus root {root}; "
+                              "name a root that contains it (--root)")
+    if _is_local(fs):
+        real, real_root = os.path.realpath(path), os.path.realpath(root)
+        if os.path.commonpath([real, real_root]) != real_root:
+            raise UnsafePathError(f"{ref!r} is a link to {real}, outside the corpus root {root}")
+    return path
 
 
 def _is_local(fs: AbstractFileSystem) -> bool:
@@ -186,11 +258,12 @@ def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
 class LabelFileError(ValueError):
     """Malformed content in a corpus's label or transcript file, located to the line."""
 
-    def __init__(self, path: str, line: int | str, expected: str, got: str) -> None:
+    def __init__(self, path: str, line: int | str, expected: str, got: str,
+                 error_type: str = "MalformedLine") -> None:
         # line: a 1-based line number, or for binary label files the entry (e.g. data/<id>)
         got = got if len(got) <= 120 else got[:117] + "..."
         super().__init__(f"{path}:{line}: expected {expected}, got {got!r}")
-        self.path, self.line = path, line
+        self.path, self.line, self.error_type = path, line, error_type
 
 
 def read_text(fs: AbstractFileSystem, path: str, encodings: tuple[str, ...] = ("utf-8",)) -> str:
@@ -205,8 +278,11 @@ def read_text(fs: AbstractFileSystem, path: str, encodings: tuple[str, ...] = ("
     raise LabelFileError(path, 1, f"text in {' or '.join(encodings)}", "undecodable bytes")
 
 
-def csv_records(text: str, path: str, required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(line number, row) for each data row of a CSV whose header has the required columns."""
+def csv_records(text: str, path: str, required: list[str], bad: list[LabelFileError]
+                ) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, row) for each well-formed data row of a CSV whose header has the required
+    columns. A malformed row is appended to `bad` and skipped: it costs that row, never the
+    file. Only an unusable header raises (then no row of the file can be read)."""
     import csv
     import io
 
@@ -222,19 +298,43 @@ def csv_records(text: str, path: str, required: list[str]) -> Iterator[tuple[int
     if missing:
         raise LabelFileError(path, 1, f"a CSV header with columns {', '.join(required)}",
                              ",".join(header))
+    last = reader.line_num
     while True:
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise LabelFileError(path, reader.line_num, "a CSV row", str(exc)) from None
+            bad.append(LabelFileError(path, reader.line_num, "a CSV row", str(exc)))
+            if reader.line_num == last:  # the reader cannot move past it
+                return
+            last = reader.line_num
+            continue
+        last = reader.line_num
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
-            raise LabelFileError(path, reader.line_num, f"{len(header)} fields",
-                                 f"{len(values)} fields: {','.join(values)}")
+            bad.append(LabelFileError(path, reader.line_num, f"{len(header)} fields",
+                                      f"{len(values)} fields: {','.join(values)}"))
+            continue
         yield reader.line_num, dict(zip(header, values, strict=True))
+
+
+def first_wins(records: list[dict[str, Any]], key: str, path: str,
+               bad: list[LabelFileError]) -> list[dict[str, Any]]:
+    """Keep the first record of each key; every later duplicate is a counted bad line (the
+    publisher's first row is the one public loaders keep when they index by id)."""
+    seen: dict[Any, int] = {}
+    out = []
+    for rec in records:
+        if rec[key] in seen:
+            bad.append(LabelFileError(path, rec["line"], f"one row per {key} (first at line "
+                                      f"{seen[rec[key]]} is kept)", str(rec[key]),
+                                      error_type="DuplicateRow"))
+            continue
+        seen[rec[key]] = rec["line"]
+        out.append(rec)
+    return out
 
 
 def to_float(value: str, path: str, line: int, what: str) -> float:

@@ -45,41 +45,55 @@ SENTENCES = {
 LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 PRESENTATIONS = {1: "voice", 2: "face", 3: "audiovisual"}
 VOTE_COLUMNS = ["A", "D", "F", "H", "N", "S"]
-AUDIO_EXT = ("wav", "mp3")  # preference order when a release has both
+AUDIO_EXT = ("wav", "mp3")
+MEDIA_EXT = ("wav", "mp3", "flv", "mp4")  # preference order when a release has both
 
 
 def split_for_actor(actor: int) -> str:
     return "train" if actor <= 1073 else "validation" if actor <= 1082 else "test"
 
 
-def parse_votes(text: str, path: str, labels: LabelSchema) -> dict[str, dict[str, Any]]:
-    """fileName -> {presentation: soft label} from tabulatedVotes.csv."""
+def parse_votes(text: str, path: str, labels: LabelSchema, bad: list[LabelFileError]
+                ) -> dict[str, dict[str, Any]]:
+    """fileName -> {presentation: soft label} from tabulatedVotes.csv; bad rows go to `bad`."""
     out: dict[str, dict[str, Any]] = {}
-    for line, row in csv_records(text, path, ["", *VOTE_COLUMNS, "fileName"]):
+    where: dict[tuple[str, str], int] = {}
+    for line, row in csv_records(text, path, ["", *VOTE_COLUMNS, "fileName"], bad):
         try:
-            row_id = int(row[""])
-            counts = {c: int(row[c]) for c in VOTE_COLUMNS}
-        except ValueError:
-            raise LabelFileError(path, line, "an integer row id and vote counts",
-                                 ",".join(row.values())) from None
-        presentation = PRESENTATIONS.get(row_id // 100_000)
-        if presentation is None or any(v < 0 for v in counts.values()):
-            raise LabelFileError(path, line, "row id 1xxxxx-3xxxxx and counts >= 0", row[""])
+            try:
+                row_id = int(row[""])
+                counts = {c: int(row[c]) for c in VOTE_COLUMNS}
+            except ValueError:
+                raise LabelFileError(path, line, "an integer row id and vote counts",
+                                     ",".join(row.values())) from None
+            presentation = PRESENTATIONS.get(row_id // 100_000)
+            if presentation is None or any(v < 0 for v in counts.values()):
+                raise LabelFileError(path, line, "row id 1xxxxx-3xxxxx and counts >= 0", row[""])
+            clip = row["fileName"].strip()
+            if (clip, presentation) in where:
+                raise LabelFileError(path, line, f"one row per clip and presentation (first at "
+                                     f"line {where[clip, presentation]} is kept)",
+                                     f"{clip} {presentation}", error_type="DuplicateRow")
+        except LabelFileError as exc:
+            bad.append(exc)
+            continue
+        where[clip, presentation] = line
         weights: dict[str, float] = {}
         for letter, n in counts.items():
             canonical = labels.map_label(CORPUS, letter, table="votes").canonical
             weights[canonical] = weights.get(canonical, 0) + n
-        out.setdefault(row["fileName"], {})[presentation] = soft_label(weights, labels)
+        out.setdefault(clip, {})[presentation] = soft_label(weights, labels)
     return out
 
 
-def parse_demographics(text: str, path: str) -> dict[str, str]:
-    out = {}
-    for line, row in csv_records(text, path, ["ActorID", "Sex"]):
+def parse_demographics(text: str, path: str, bad: list[LabelFileError]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line, row in csv_records(text, path, ["ActorID", "Sex"], bad):
         sex = row["Sex"].strip().lower()
         if sex not in ("male", "female"):
-            raise LabelFileError(path, line, "Sex Male or Female", row["Sex"])
-        out[row["ActorID"].strip()] = sex
+            bad.append(LabelFileError(path, line, "Sex Male or Female", row["Sex"]))
+            continue
+        out.setdefault(row["ActorID"].strip(), sex)
     return out
 
 
@@ -94,7 +108,9 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             continue
         m = NAME_RE.match(name)
         if not m:
-            if not name.endswith(".csv"):
+            # The repository also ships docs, licences and other result tables: only a file
+            # that looks like media and is not named like a clip is a problem.
+            if name.rsplit(".", 1)[-1].lower() in MEDIA_EXT and not name.startswith("._"):
                 result.problem(CORPUS, path, "UnexpectedFile",
                                f"expected ActorID_Sentence_Emotion_Level.wav|flv ({LAYOUT})")
             continue
@@ -128,16 +144,23 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
 
 def _tables(fs: AbstractFileSystem, tables: dict[str, str], labels: LabelSchema,
             result: ScanResult) -> tuple[dict[str, Any], dict[str, str]]:
-    votes, genders = {}, {}
-    try:
-        if "tabulatedVotes.csv" in tables:
-            path = tables["tabulatedVotes.csv"]
-            votes = parse_votes(read_text(fs, path), path, labels)
-        if "VideoDemographics.csv" in tables:
-            path = tables["VideoDemographics.csv"]
-            genders = parse_demographics(read_text(fs, path), path)
-    except (LabelFileError, UnknownLabelError) as exc:
-        result.problem(CORPUS, getattr(exc, "path", ""), "LabelFileError", str(exc))
+    votes: dict[str, Any] = {}
+    genders: dict[str, str] = {}
+    for name, parse in (("tabulatedVotes.csv", lambda t, p, b: parse_votes(t, p, labels, b)),
+                        ("VideoDemographics.csv", parse_demographics)):
+        if name not in tables:
+            continue
+        path, bad = tables[name], []
+        try:
+            parsed = parse(read_text(fs, path), path, bad)
+        except LabelFileError as exc:
+            result.problem(CORPUS, path, "LabelFileError", f"{exc} (no row of this file read)")
+            parsed = {}
+        result.bad_lines(CORPUS, bad)
+        if name == "tabulatedVotes.csv":
+            votes = parsed
+        else:
+            genders = parsed
     return votes, genders
 
 

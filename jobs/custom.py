@@ -25,8 +25,10 @@ from jobs.base import (
     CorpusError,
     LabelFileError,
     ScanResult,
+    UnsafePathError,
     csv_records,
     read_text,
+    resolve_inside,
     safe_id,
     stem,
     to_float,
@@ -131,8 +133,10 @@ def check_labels(spec: JobSpec, labels: LabelSchema) -> None:
                           f"known: {', '.join(labels.classes)}")
 
 
-def _records(fs: AbstractFileSystem, path: str) -> Iterator[tuple[int | str, dict[str, Any]]]:
-    """(line or row, row) for each row of a CSV, JSONL or Parquet table."""
+def _records(fs: AbstractFileSystem, path: str, bad: list[LabelFileError]
+             ) -> Iterator[tuple[int | str, dict[str, Any]]]:
+    """(line or row, row) for each row of a CSV, JSONL or Parquet table; a malformed line goes
+    to `bad` and costs only itself."""
     if path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
@@ -144,16 +148,18 @@ def _records(fs: AbstractFileSystem, path: str) -> Iterator[tuple[int | str, dic
             if raw.strip():
                 try:
                     row = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise LabelFileError(path, n, "one JSON object per line", raw) from exc
+                except json.JSONDecodeError:
+                    bad.append(LabelFileError(path, n, "one JSON object per line", raw))
+                    continue
                 if not isinstance(row, dict):
-                    raise LabelFileError(path, n, "a JSON object", raw)
+                    bad.append(LabelFileError(path, n, "a JSON object", raw))
+                    continue
                 yield n, row
     elif path.endswith((".csv", ".tsv")):
         text = read_text(fs, path)
         if path.endswith(".tsv"):
             text = text.replace("\t", ",")
-        yield from csv_records(text, path, [])
+        yield from csv_records(text, path, [], bad)
     else:
         raise CorpusError(f"{path}: expected a .csv, .tsv, .jsonl or .parquet manifest")
 
@@ -227,7 +233,9 @@ def _scan_table(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResult:
     if not mfs.exists(mpath):
         raise CorpusError(f"{spec.corpus}: manifest {spec.manifest!r} does not exist")
     first = True
-    for loc, row in _records(mfs, mpath):
+    bad: list[LabelFileError] = []
+    seen: dict[str, str] = {}
+    for loc, row in _records(mfs, mpath, bad):
         where = f"{mpath}:{loc}"
         if first:
             missing = [f"{c!r} ({role})" for role, c in spec.columns.items() if c not in row]
@@ -236,20 +244,49 @@ def _scan_table(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResult:
                                   f"{', '.join(map(repr, row))}")
             first = False
         values = {role: _value(row, spec, role) for role in spec.columns}
-        media = values.get("media")
-        if not media:
+        if not values.get("media"):
             result.problem(spec.corpus, where, "MissingMedia", "empty media column")
             continue
-        media = str(media) if str(media).startswith("/") or "://" in str(media) else \
-            f"{root.rstrip('/')}/{media}"
-        if not fs.exists(media):
+        try:
+            media = resolve_inside(fs, root, str(values["media"]))
+        except UnsafePathError as exc:
+            result.problem(spec.corpus, where, "UnsafePath", str(exc))
+            continue
+        if not fs.isfile(media):  # only regular files are media (a FIFO would hang a read)
             result.problem(spec.corpus, media, "LabelWithoutMedia", f"{where}: no such media file")
             continue
+        values["video"] = _video(spec, fs, root, values.get("video"), where, result)
         try:
-            result.rows.append(_row(spec, values, media, mpath, loc))
+            out = _row(spec, values, media, mpath, loc)
         except (UnknownLabelError, LabelFileError) as exc:
             result.problem(spec.corpus, where, _kind(exc), str(exc))
+            continue
+        if out["utt_id"] in seen:
+            result.problem(spec.corpus, where, "DuplicateRow", f"utt_id {out['utt_id']} already "
+                           f"at {seen[out['utt_id']]}; the first row is kept")
+            continue
+        seen[out["utt_id"]] = where
+        result.rows.append(out)
+    result.bad_lines(spec.corpus, bad)
     return result
+
+
+def _video(spec: JobSpec, fs: AbstractFileSystem, root: str, ref: Any, where: str,
+           result: ScanResult) -> str | None:
+    """The video column, under the same path policy as audio and resolved against the same
+    root; a bad video reference costs the video, never the row's audio."""
+    if not ref:
+        return None
+    try:
+        path = resolve_inside(fs, root, str(ref))
+    except UnsafePathError as exc:
+        result.problem(spec.corpus, where, "UnsafePath", f"video: {exc}; audio kept")
+        return None
+    if not fs.isfile(path):
+        result.problem(spec.corpus, path, "LabelWithoutMedia", f"{where}: no such video file; "
+                       "audio kept")
+        return None
+    return path
 
 
 def _kind(exc: Exception) -> str:
@@ -266,6 +303,7 @@ def _scan_pattern(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResul
         if not m:
             continue
         values = {role: m.group(role) for role in roles}
+        values["video"] = _video(spec, fs, root, values.get("video"), path, result)
         try:
             result.rows.append(_row(spec, values, path, root, rel))
         except (UnknownLabelError, LabelFileError) as exc:

@@ -58,42 +58,75 @@ class Turn:
     start: float
     end: float
     code: str
-    vad: tuple[float, float, float]
+    vad: tuple[float | None, float | None, float | None]
     line: int
     votes: dict[str, list[str]] = field(default_factory=dict)  # evaluator -> labels
 
 
-def parse_evaluation(text: str, path: str, vote_names: set[str]) -> list[Turn]:
-    """Parse one EmoEvaluation file; raise LabelFileError at the first malformed line."""
+def parse_evaluation(text: str, path: str, vote_names: set[str],
+                     bad: list[LabelFileError]) -> list[Turn]:
+    """Parse one EmoEvaluation file. A malformed line costs only what it carries: a bad summary
+    line its turn (and the vote lines under it), an unknown vote label that vote, an
+    out-of-range rating that dimension (null). Every such line is appended to `bad`."""
     turns: list[Turn] = []
+    current: Turn | None = None  # the turn vote lines belong to; None after a bad summary
+    seen: dict[str, int] = {}
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("%"):
             continue
-        if line.startswith("["):
-            m = SUMMARY_RE.match(line)
-            if not m:
-                raise LabelFileError(path, n, "[START - END] TURN CODE [V, A, D]", line)
-            start, end = (to_float(v, path, n, "a time in seconds") for v in m.group(1, 2))
-            vad = tuple(to_float(v, path, n, "a rating 1-5") for v in m.group(5, 6, 7))
-            if not (0 <= start <= end) or not all(1 <= v <= 5 for v in vad):
-                raise LabelFileError(path, n, "0 <= start <= end and V, A, D in [1, 5]", line)
-            turns.append(Turn(m.group(3), start, end, m.group(4), vad, n))  # type: ignore[arg-type]
-        elif line.startswith("C-"):
-            m = VOTE_RE.match(line)
-            if not m or not turns:
-                raise LabelFileError(path, n, "C-<evaluator>:<TAB>Label; ...<TAB>(note) after a "
-                                              "summary line", line)
-            names = [v.strip() for v in m.group(2).split(";") if v.strip()]
-            unknown = [v for v in names if v not in vote_names]
-            if unknown:
-                raise LabelFileError(path, n, f"labels among {', '.join(sorted(vote_names))}",
-                                     unknown[0])
-            turns[-1].votes[m.group(1)] = names
-        elif not line.startswith("A-"):
-            raise LabelFileError(path, n, "a summary line, C-<evaluator> or A-<evaluator> line",
-                                 line)
+        try:
+            if line.startswith("["):
+                current = None
+                turn = _summary(line, path, n, bad)
+                if turn.utt_id in seen:
+                    raise LabelFileError(path, n, f"one summary line per turn (first at line "
+                                         f"{seen[turn.utt_id]} is kept)", turn.utt_id,
+                                         error_type="DuplicateRow")
+                seen[turn.utt_id] = n
+                turns.append(turn)
+                current = turn
+            elif line.startswith("C-"):
+                m = VOTE_RE.match(line)
+                if not m:
+                    raise LabelFileError(path, n, "C-<evaluator>:<TAB>Label; ...<TAB>(note)", line)
+                if current is None:
+                    continue  # its turn was refused (already counted) or none came yet
+                names = [v.strip() for v in m.group(2).split(";") if v.strip()]
+                for v in names:
+                    if v not in vote_names:
+                        bad.append(LabelFileError(path, n, "labels among "
+                                                  f"{', '.join(sorted(vote_names))}", v,
+                                                  error_type="UnknownLabel"))
+                known = [v for v in names if v in vote_names]
+                if known:
+                    current.votes[m.group(1)] = known
+            elif not line.startswith("A-"):
+                raise LabelFileError(path, n, "a summary line, C-<evaluator> or A-<evaluator> "
+                                     "line", line)
+        except LabelFileError as exc:
+            bad.append(exc)
     return turns
+
+
+def _summary(line: str, path: str, n: int, bad: list[LabelFileError]) -> Turn:
+    m = SUMMARY_RE.match(line)
+    if not m:
+        raise LabelFileError(path, n, "[START - END] TURN CODE [V, A, D]", line)
+    start, end = (to_float(v, path, n, "a time in seconds") for v in m.group(1, 2))
+    if not 0 <= start <= end:
+        raise LabelFileError(path, n, "0 <= start <= end", line)
+    vad: list[float | None] = []
+    for dim, v in zip(("V", "A", "D"), m.group(5, 6, 7), strict=True):
+        try:
+            value: float | None = to_float(v, path, n, f"{dim} a rating 1-5")
+            if not 1 <= value <= 5:  # type: ignore[operator]
+                raise LabelFileError(path, n, f"{dim} a rating 1-5 (kept as null)", v)
+        except LabelFileError as exc:
+            bad.append(exc)
+            value = None
+        vad.append(value)
+    return Turn(m.group(3), start, end, m.group(4), tuple(vad), n)  # type: ignore[arg-type]
 
 
 def parse_transcription(text: str) -> dict[str, str]:
@@ -123,15 +156,24 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
     turns: dict[str, Turn] = {}
     where: dict[str, str] = {}
     for path in found["eval"].values():
+        bad: list[LabelFileError] = []
         try:
-            for turn in parse_evaluation(read_text(fs, path), path, vote_names):
+            for turn in parse_evaluation(read_text(fs, path), path, vote_names, bad):
+                if turn.utt_id in turns:
+                    result.problem(CORPUS, f"{path}:{turn.line}", "DuplicateRow",
+                                   f"{turn.utt_id} also at {where[turn.utt_id]}; first kept")
+                    continue
                 turns[turn.utt_id] = turn
                 where[turn.utt_id] = f"{path}:{turn.line}"
         except LabelFileError as exc:
-            result.problem(CORPUS, path, "LabelFileError", str(exc))
+            result.problem(CORPUS, path, "LabelFileError", f"{exc} (no turn of this file read)")
+        result.bad_lines(CORPUS, bad)
     texts: dict[str, str] = {}
     for path in found["transcript"].values():
-        texts.update(parse_transcription(read_text(fs, path)))
+        try:
+            texts.update(parse_transcription(read_text(fs, path, ("utf-8", "cp1252"))))
+        except LabelFileError as exc:  # a transcript costs text only, never the turns
+            result.problem(CORPUS, path, "LabelFileError", f"{exc} (no text of this file read)")
     for utt in report_unpaired(result, CORPUS, where, found["wav"], "sentence WAV"):
         turn = turns[utt]
         try:

@@ -2,9 +2,17 @@
 
 The computational sequence holds, per video, `intervals` (n x 2 seconds) and `features` (n x 7:
 sentiment in [-3, 3], then happiness, sadness, anger, surprise, disgust and fear intensities in
-[0, 3]). Each interval is one utterance `mosei_<video>_<index>`, cut from
+[0, 3]). Each interval is one utterance, cut from
 `Raw/Audio/Full/WAV_16000/<video>.wav` and `Videos/Full/Combined/<video>.mp4` (found by name
 anywhere under the root). Negative interval starts are clamped to 0 (the native start is kept).
+
+Segment ids: the corpus numbers its segments in `Transcript/Segmented/Combined/<video>.txt`
+(`<video>___<N>___<start>___<end>___<text>`), the names of its segmented media
+(`<video>_<N>.wav`) and the ids MMSA/MERBench use (`<video>_<N>`); the label file numbers only
+the labelled ones. An interval whose times match a transcript segment is `mosei_<video>_<N>`;
+when a video's transcript is absent (or a time matches none) its utterances are numbered by
+label row, `mosei_<video>_r<i>`, so the two can never collide. `meta.sdk_id` is always the id
+the SDK's `align` gives the segment, `<video>[<i>]` (i: row of the label file).
 
 Labels: sentiment / 3 -> `sentiment`; the intensities normalised -> `soft_label` (several
 emotions can be present). `label` is the single strongest emotion; an all-zero row has no
@@ -50,8 +58,12 @@ FOLDS_FILE = "cmu_mosei_std_folds.py"
 TRANSCRIPT_RE = re.compile(r"^(.+?)___(\d+)___(-?[\d.]+)___(-?[\d.]+)___(.*)$")
 
 
-def parse_labels(fileobj: Any, path: str) -> dict[str, list[tuple[float, float, np.ndarray]]]:
-    """video id -> [(start, end, features[7])] from a computational-sequence HDF5 file."""
+def parse_labels(fileobj: Any, path: str, bad: list[LabelFileError] | None = None
+                 ) -> dict[str, list[tuple[float, float, np.ndarray]]]:
+    """video id -> [(start, end, features[7])] from a computational-sequence HDF5 file.
+
+    A malformed video entry costs that video: it goes to `bad` (raised when `bad` is None).
+    """
     import h5py
 
     try:
@@ -64,29 +76,64 @@ def parse_labels(fileobj: Any, path: str) -> dict[str, list[tuple[float, float, 
             raise LabelFileError(path, "/", "one root group with a 'data' group", str(roots))
         out = {}
         for vid, group in h5[roots[0]]["data"].items():
-            where = f"data/{vid}"
-            if not isinstance(group, h5py.Group) or not {"features", "intervals"} <= set(group):
-                raise LabelFileError(path, where, "'features' and 'intervals'", str(list(group)))
-            feats, ivals = np.asarray(group["features"]), np.asarray(group["intervals"])
-            if feats.ndim != 2 or feats.shape[1] != 7 or ivals.shape != (len(feats), 2):
-                raise LabelFileError(path, where, "features n x 7 and intervals n x 2",
-                                     f"{feats.shape} and {ivals.shape}")
-            if not (np.isfinite(feats).all() and np.isfinite(ivals).all()):
-                raise LabelFileError(path, where, "finite numbers", "NaN or inf")
-            out[vid] = [(float(s), float(e), f) for (s, e), f in zip(ivals, feats, strict=True)]
+            try:
+                out[vid] = _video_labels(h5py, vid, group, path)
+            except LabelFileError as exc:
+                if bad is None:
+                    raise
+                bad.append(exc)
     return out
 
 
-def parse_transcript(text: str, path: str) -> list[tuple[float, float, str]]:
+def _video_labels(h5py: Any, vid: str, group: Any, path: str
+                  ) -> list[tuple[float, float, np.ndarray]]:
+    where = f"data/{vid}"
+    if not isinstance(group, h5py.Group) or not {"features", "intervals"} <= set(group):
+        raise LabelFileError(path, where, "'features' and 'intervals'", str(list(group)))
+    try:
+        feats, ivals = np.asarray(group["features"]), np.asarray(group["intervals"])
+    except (OSError, TypeError, ValueError) as exc:
+        raise LabelFileError(path, where, "readable arrays", str(exc)) from None
+    if feats.ndim != 2 or feats.shape[1] != 7 or ivals.shape != (len(feats), 2):
+        raise LabelFileError(path, where, "features n x 7 and intervals n x 2",
+                             f"{feats.shape} and {ivals.shape}")
+    if not (np.isfinite(feats).all() and np.isfinite(ivals).all()):
+        raise LabelFileError(path, where, "finite numbers", "NaN or inf")
+    return [(float(s), float(e), f) for (s, e), f in zip(ivals, feats, strict=True)]
+
+
+def parse_transcript(text: str, path: str, bad: list[LabelFileError]
+                     ) -> list[tuple[int, float, float, str]]:
+    """(segment number, start, end, text) per line; malformed lines go to `bad`."""
     out = []
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
-        m = TRANSCRIPT_RE.match(raw.strip())
-        if not m:
-            raise LabelFileError(path, n, "video___index___start___end___text", raw)
-        start, end = (to_float(v, path, n, "a time in seconds") for v in (m[3], m[4]))
-        out.append((start, end, m[5].strip()))
+        try:
+            m = TRANSCRIPT_RE.match(raw.strip())
+            if not m:
+                raise LabelFileError(path, n, "video___index___start___end___text", raw)
+            start, end = (to_float(v, path, n, "a time in seconds") for v in (m[3], m[4]))
+        except LabelFileError as exc:
+            bad.append(exc)
+            continue
+        out.append((int(m[2]), start, end, m[5].strip()))
+    return out
+
+
+def segment_numbers(segs: list[tuple[float, float, Any]],
+                    texts: list[tuple[int, float, float, str]], tol: float = 0.05
+                    ) -> list[tuple[int, str | None]] | None:
+    """The transcript's (segment number, text) of each labelled interval, matched by time;
+    None unless every interval matches a distinct segment."""
+    out, used = [], set()
+    for start, end, _ in segs:
+        best = min(texts, key=lambda t: abs(t[1] - start) + abs(t[2] - end), default=None)
+        if best is None or abs(best[1] - start) > tol or abs(best[2] - end) > tol or \
+                best[0] in used:
+            return None
+        used.add(best[0])
+        out.append((best[0], best[3]))
     return out
 
 
@@ -143,13 +190,20 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
         if audio:
             result.problem(CORPUS, root, "MissingLabelFile", "expected CMU_MOSEI_Labels.csd")
         return result
+    bad: list[LabelFileError] = []
     try:
         with fs.open(labels_path, "rb") as fh:
-            segments = parse_labels(fh, labels_path)
-        folds = _folds(fs, folds_path, result)
+            segments = parse_labels(fh, labels_path, bad)
     except LabelFileError as exc:
-        result.problem(CORPUS, labels_path, "LabelFileError", str(exc))
+        result.problem(CORPUS, labels_path, "LabelFileError", f"{exc} (no label read)")
         return result
+    finally:
+        result.bad_lines(CORPUS, bad)
+    try:
+        folds = _folds(fs, folds_path, result)
+    except LabelFileError as exc:  # costs the splits, never the labels
+        result.problem(CORPUS, exc.path, "LabelFileError", f"{exc}; every split is null")
+        folds = {}
     for vid in sorted(set(audio) - set(segments)):
         result.problem(CORPUS, audio[vid], "MediaWithoutLabel", f"{vid}: no labels in the .csd")
     for vid, segs in sorted(segments.items()):
@@ -157,10 +211,11 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             result.problem(CORPUS, f"{labels_path}:data/{vid}", "LabelWithoutMedia",
                            f"{vid}: {len(segs)} labelled segment(s) but no WAV_16000/{vid}.wav")
             continue
-        texts = _transcripts(fs, transcripts.get(vid), result)
+        numbers = segment_numbers(segs, _transcripts(fs, transcripts.get(vid), result))
         for i, (start, end, feats) in enumerate(segs):
-            result.rows.append(_row(vid, i, start, end, feats, audio[vid], video.get(vid),
-                                    folds.get(vid), texts, labels))
+            number, text = numbers[i] if numbers else (None, None)
+            result.rows.append(_row(vid, i, number, start, end, feats, audio[vid],
+                                    video.get(vid), folds.get(vid), text, labels))
     return result
 
 
@@ -177,18 +232,21 @@ def _folds(fs: AbstractFileSystem, path: str | None, result: ScanResult) -> dict
 
 
 def _transcripts(fs: AbstractFileSystem, path: str | None,
-                 result: ScanResult) -> list[tuple[float, float, str]]:
+                 result: ScanResult) -> list[tuple[int, float, float, str]]:
     if path is None:
         return []
+    bad: list[LabelFileError] = []
     try:
-        return parse_transcript(read_text(fs, path), path)
+        return parse_transcript(read_text(fs, path, ("utf-8", "cp1252")), path, bad)
     except LabelFileError as exc:
-        result.problem(CORPUS, path, "LabelFileError", str(exc))
+        result.problem(CORPUS, path, "LabelFileError", f"{exc} (no text of this file read)")
         return []
+    finally:
+        result.bad_lines(CORPUS, bad)
 
 
-def _row(vid: str, i: int, start: float, end: float, feats: np.ndarray, wav: str,
-         mp4: str | None, split: str | None, texts: list[tuple[float, float, str]],
+def _row(vid: str, i: int, number: int | None, start: float, end: float, feats: np.ndarray,
+         wav: str, mp4: str | None, split: str | None, text: str | None,
          labels: LabelSchema) -> dict[str, Any]:
     sentiment, intensities = float(feats[0]), [float(v) for v in feats[1:]]
     canonical = {e: labels.map_label(CORPUS, e).canonical for e in EMOTIONS}
@@ -202,10 +260,9 @@ def _row(vid: str, i: int, start: float, end: float, feats: np.ndarray, wav: str
     else:
         code, status = winners[0], "labeled"
     lo, hi = labels.corpus(CORPUS)["sentiment"]["range"]
-    text = next((t for s, e, t in texts if abs(s - start) < 0.02 and abs(e - end) < 0.02), None)
     begin = max(start, 0.0)
     return {
-        "utt_id": f"{CORPUS}_{vid}_{i}",
+        "utt_id": f"{CORPUS}_{vid}_{number}" if number is not None else f"{CORPUS}_{vid}_r{i}",
         "corpus": CORPUS,
         "speaker": f"{CORPUS}_{vid}",  # one speaker per video is the MOSEI convention
         "language": "en",
@@ -224,7 +281,8 @@ def _row(vid: str, i: int, start: float, end: float, feats: np.ndarray, wav: str
         "sentiment": 2 * (sentiment - lo) / (hi - lo) - 1,
         "sentiment_native": repr(sentiment),
         "soft_label": soft_label(weights, labels),
-        "meta": {"video": vid, "segment": i, "native_start": start,
+        "meta": {"video": vid, "segment": number, "label_row": i, "sdk_id": f"{vid}[{i}]",
+                 "native_start": start,
                  "intensities": dict(zip(EMOTIONS, intensities, strict=True))},
     }
 

@@ -1,6 +1,11 @@
-"""SAVEE: AudioData/<DC|JE|JK|KL>/<code><nn>.wav, codes a d f h n sa su (two-letter sa, su).
+"""SAVEE: four male speakers, codes a d f h n sa su (two-letter sa, su) and a 2-digit number.
 
-Four male speakers; the speaker-independent split is DC and JE train, JK validation, KL test.
+Two layouts are in circulation and both are read:
+- the publisher's `AudioData/<DC|JE|JK|KL>/<code><nn>.wav`;
+- the flat layout most copies circulate as (Kaggle's "ALL" folder, EmoBox's list):
+  `<DC|JE|JK|KL>_<code><nn>.wav`, e.g. `JE_n23.wav`.
+Each speaker has 120 utterances: neutral 30, the six other emotions 15 each (480 in all).
+The speaker-independent split is DC and JE train, JK validation, KL test.
 """
 
 from __future__ import annotations
@@ -14,22 +19,41 @@ from jobs.base import Adapter, ScanResult, basename, label_fields, walk_files
 from schemas.labels import LabelSchema
 
 CORPUS = "savee"
-LAYOUT = "AudioData/<DC|JE|JK|KL>/<a|d|f|h|n|sa|su><nn>.wav"
-NAME_RE = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})\.wav$")
+LAYOUT = ("AudioData/<DC|JE|JK|KL>/<a|d|f|h|n|sa|su><nn>.wav or flat "
+          "<DC|JE|JK|KL>_<a|d|f|h|n|sa|su><nn>.wav")
+NESTED_RE = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})\.wav$")
+FLAT_RE = re.compile(r"^(DC|JE|JK|KL)_(sa|su|a|d|f|h|n)(\d{2})\.wav$")
 SPLITS = {"DC": "train", "JE": "train", "JK": "validation", "KL": "test"}
+
+
+def parse_path(path: str) -> tuple[str, str, str] | None:
+    """(speaker, code, number) of either layout, or None."""
+    name, parent = basename(path), path.rsplit("/", 2)[-2] if "/" in path else ""
+    if m := FLAT_RE.match(name):
+        return m[1], m[2], m[3]
+    if (m := NESTED_RE.match(name)) and parent in SPLITS:
+        return parent, m[1], m[2]
+    return None
 
 
 def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
     result = ScanResult()
+    seen: dict[str, str] = {}
     for path in walk_files(fs, root, result, CORPUS):
-        name, speaker = basename(path), path.rsplit("/", 2)[-2]
-        if not name.endswith(".wav") or name.startswith("._"):
+        name = basename(path)
+        if not name.lower().endswith(".wav") or name.startswith("._"):
             continue
-        m = NAME_RE.match(name)
-        if not m or speaker not in SPLITS:
+        parsed = parse_path(path)
+        if parsed is None:
             result.problem(CORPUS, path, "UnexpectedFile", f"expected {LAYOUT}")
             continue
-        result.rows.append(_row(speaker, m[1], m[2], path, labels))
+        speaker, code, number = parsed
+        key = f"{speaker}_{code}{number}"
+        if key in seen:  # both layouts unpacked side by side
+            result.problem(CORPUS, path, "DuplicateFile", f"same utterance as {seen[key]}")
+            continue
+        seen[key] = path
+        result.rows.append(_row(speaker, code, number, path, labels))
     return result
 
 

@@ -54,7 +54,8 @@ def test_manifest_writes_parquet_and_reports_foreign_files(tmp_path):
     (root / "Actor_02" / "03-01-03-02-01-02-02.txt").write_text("?")
     proc = mer_etl("manifest", "ravdess", "--root", str(root), "--out", str(tmp_path / "m"),
                    check=True)
-    assert "1 utterances" in proc.stdout and "1 unusable" in proc.stdout
+    assert "1 utterances" in proc.stdout and "(1 problem(s))" in proc.stdout
+    assert "ravdess speech total: 1 of 1,440" in proc.stdout  # reconciled, with a warning
     assert "03-01-03-02-01-02-02.txt" in proc.stderr
     import polars as pl
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -128,11 +129,13 @@ def test_mosei(tmp_path):
     assert (both["label"], both["label_native"]) == ("happy", "happiness")
     assert soft(both) == {"happy": 2 / 3, "sad": 1 / 3}
     assert both["sentiment"] == pytest.approx(2 / 3) and both["split"] == "train"
-    tie = rows["mosei_-3g5yACwYnA_0"]
+    # no transcript for this video: numbered by label row, never colliding with segment ids
+    tie = rows["mosei_-3g5yACwYnA_r0"]
     assert (tie["label"], tie["label_status"]) == (None, "no_agreement")
     assert soft(tie) == {"angry": 0.5, "disgusted": 0.5}
     assert (tie["start"], tie["sentiment"], tie["split"]) == (0.0, -1.0, "test")
     assert json.loads(tie["meta"])["native_start"] == -0.1
+    assert json.loads(tie["meta"])["sdk_id"] == "-3g5yACwYnA[0]"
     assert len(rows) == 3
     # The path of a label without media points into the .csd: CMU_MOSEI_Labels.csd:data/noMedia
     assert [(p[0], p[1]) for p in problems] == [("LabelWithoutMedia", "noMedia"),
@@ -224,12 +227,31 @@ def test_unknown_label_code_names_the_valid_codes(tmp_path):
 
 
 def test_malformed_label_file_names_file_and_line(tmp_path):
+    """A bad rating costs that rating (null), not the turn and never the dialog."""
     root = corpora.make_iemocap(tmp_path / "iemocap")
     ev = root / "Session5" / "dialog" / "EmoEvaluation" / "Ses05M_script01_1.txt"
     ev.write_text(ev.read_text().replace("[1.5000, 4.5000, 4.0000]", "[1.5000, loud, 4.0000]"))
     m = jobs.build_manifest("iemocap", str(root))
-    (msg,) = [p["message"] for p in m.problems.to_pylist() if p["error_type"] == "LabelFileError"]
-    assert msg.endswith("Ses05M_script01_1.txt:3: expected a rating 1-5, got 'loud'")
+    (p,) = [p for p in m.problems.to_pylist() if p["error_type"] == "MalformedLine"]
+    assert p["path"].endswith("Ses05M_script01_1.txt:3")
+    assert p["message"].endswith("Ses05M_script01_1.txt:3: expected A a rating 1-5, got 'loud'")
+    (row,) = [r for r in m.table.to_pylist() if r["utt_id"] == "iemocap_Ses05M_script01_1_F000"]
+    assert (row["label"], row["arousal"], row["valence_native"]) == ("angry", None, 1.5)
+
+
+def test_iemocap_bad_lines_cost_their_turn_only(tmp_path):
+    root = corpora.make_iemocap(tmp_path / "iemocap")
+    ev = root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
+    text = ev.read_text().replace("[10.0100 - 11.3925]", "[10.0100 - oops]")  # M000's summary
+    ev.write_text(text.replace("C-E3:\tNeutral;\t()", "C-E3:\tBoredom;\t()", 1))
+    m = jobs.build_manifest("iemocap", str(root))
+    ids = set(m.table["utt_id"].to_pylist())
+    assert "iemocap_Ses01F_impro01_M000" not in ids  # its summary line is unreadable
+    assert {"iemocap_Ses01F_impro01_F000", "iemocap_Ses01F_impro01_M001"} <= ids
+    kinds = Counter(p["error_type"] for p in m.problems.to_pylist())
+    assert kinds["MalformedLine"] == 1 and kinds["UnknownLabel"] == 1
+    f000 = next(r for r in m.table.to_pylist() if r["utt_id"].endswith("F000"))
+    assert soft(f000) == {"neutral": 1.0}  # E2 and E4 still count; E3's Boredom is dropped
 
 
 def test_adapters_read_through_fsspec(tmp_path):

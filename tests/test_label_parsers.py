@@ -1,4 +1,5 @@
-"""Property tests: damaged label files always give a named LabelFileError, never a traceback."""
+"""Property tests: damaged label files give named errors, never a traceback, and a bad line
+costs that line only."""
 
 from __future__ import annotations
 
@@ -20,27 +21,30 @@ from tests import corpora
 LABELS = load_label_schema()
 IEMOCAP_VOTES = set(LABELS.corpus("iemocap")["votes"])
 
-# name -> (valid text, parser taking (text, path))
+# name -> (valid text, parser taking (text, path, bad)); each returns what it parsed
 VALID: dict[str, tuple[str, object]] = {
     "iemocap_eval": (corpora.IEMOCAP_EVAL_1,
-                     lambda t, p: iemocap.parse_evaluation(t, p, IEMOCAP_VOTES)),
+                     lambda t, p, b: iemocap.parse_evaluation(t, p, IEMOCAP_VOTES, b)),
     "iemocap_transcription": ("Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.\n",
-                              lambda t, p: iemocap.parse_transcription(t)),
+                              lambda t, p, b: iemocap.parse_transcription(t)),
     "meld_csv": (corpora.MELD_HEADER + '5,My duties?,Chandler,surprise,positive,0,4,8,21,'
                  '"00:16:34,452","00:16:40,917"\n', meld.parse_csv),
     "msp_consensus": ("FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n"
                       "MSP-PODCAST_0001_0008.wav,N,2.2,4.0,2.6,30,Male,Test1\n",
                       msp_podcast.parse_consensus),
+    "msp_detailed": ("FileName,EmoDetail\nMSP-PODCAST_0001_0008.wav,"
+                     "WORKER00001; Angry; Angry,Frustrated; A:4.0; V:2.0; D:5.0;\n",
+                     msp_podcast.parse_detailed),
     "cremad_votes": ('"","A","D","F","H","N","S","fileName"\n'
                      '"100009",5,5,0,0,1,1,"1001_IEO_ANG_MD"\n',
-                     lambda t, p: cremad.parse_votes(t, p, LABELS)),
+                     lambda t, p, b: cremad.parse_votes(t, p, LABELS, b)),
     "cremad_demographics": ("ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,No\n",
                             cremad.parse_demographics),
     "esd_transcript": ("0011_000001\tThe nine the eggs, I keep.\tNeutral\n",
                        esd.parse_transcript),
     "mosei_transcript": ("vid___0___0.5___2.0___hello there\n", mosei.parse_transcript),
     "mosei_folds": ("standard_train_fold=['a', 'b']\nstandard_test_fold=['c']\n",
-                    mosei.parse_folds),
+                    lambda t, p, b: mosei.parse_folds(t, p)),
 }
 
 
@@ -67,7 +71,9 @@ def damaged(draw, text: str) -> str:
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_valid_files_parse(name):
     text, parse = VALID[name]
-    assert parse(text, f"{name}.txt")
+    bad: list = []
+    assert parse(text, f"{name}.txt", bad)
+    assert bad == []
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
@@ -76,12 +82,66 @@ def test_valid_files_parse(name):
 @given(data=st.data())
 def test_damaged_files_give_a_named_error(name, data):
     text, parse = VALID[name]
-    bad = data.draw(damaged(text))
+    damaged_text = data.draw(damaged(text))
+    bad: list = []
     try:
-        parse(bad, f"/corpus/{name}.txt")
-    except LabelFileError as exc:
+        parse(damaged_text, f"/corpus/{name}.txt", bad)
+    except LabelFileError as exc:  # only a file no row of which can be read
+        bad.append(exc)
+    for exc in bad:
+        assert isinstance(exc, LabelFileError)
         assert str(exc).startswith(f"/corpus/{name}.txt:")
         assert ": expected " in str(exc) and ", got " in str(exc)
+
+
+# name -> (a valid file of three records, parser, how to count what it parsed)
+THREE = {
+    "meld_csv": (corpora.MELD_HEADER + "".join(
+        f'{i},Hi.,Joey,joy,positive,0,{i},1,1,"00:00:0{i},000","00:00:0{i},500"\n'
+        for i in range(3)), meld.parse_csv),
+    "msp_consensus": ("FileName,EmoClass,EmoAct,EmoVal,EmoDom,SpkrID,Gender,Split_Set\n" + "".join(
+        f"MSP-PODCAST_0001_000{i}.wav,N,2.2,4.0,2.6,30,Male,Test1\n" for i in range(3)),
+        msp_podcast.parse_consensus),
+    "esd_transcript": ("".join(f"0011_00000{i}\tText {i}.\tNeutral\n" for i in range(1, 4)),
+                       esd.parse_transcript),
+    "iemocap_eval": ("".join(f"[{i}.0 - {i}.5]\tSes01F_impro01_F00{i}\tneu\t[2.5, 2.5, 2.5]\n"
+                             "C-E1:\tNeutral;\t()\n\n" for i in range(3)),
+                     lambda t, p, b: iemocap.parse_evaluation(t, p, IEMOCAP_VOTES, b)),
+    "mosei_transcript": ("".join(f"vid___{i}___{i}.0___{i}.5___words\n" for i in range(3)),
+                         mosei.parse_transcript),
+    "cremad_votes": ('"","A","D","F","H","N","S","fileName"\n' + "".join(
+        f'"10000{i}",5,5,0,0,1,1,"1001_IEO_ANG_M{i}"\n' for i in range(3)),
+        lambda t, p, b: cremad.parse_votes(t, p, LABELS, b)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(THREE))
+@pytest.mark.parametrize("junk", ["garbage line", "Ses01F,1,2", "x\ty\tz", "[1.0 - x]\tbad"])
+def test_one_bad_line_costs_one_row(name, junk):
+    """A malformed line in the middle: two records survive, one named problem, no raise."""
+    text, parse = THREE[name]
+    lines = text.splitlines(keepends=True)
+    header = 1 if name in ("meld_csv", "msp_consensus", "cremad_votes") else 0
+    cut = header + (len(lines) - header) // 3  # start of the second record
+    step = (len(lines) - header) // 3
+    drop = step if name == "iemocap_eval" else 1  # a turn is a block of lines
+    damaged_text = "".join([*lines[:cut], junk + "\n", *lines[cut + drop:]])
+    bad: list = []
+    parsed = parse(damaged_text, "/c/f.txt", bad)
+    assert len(parsed) == 2, parsed
+    assert len(bad) == 1 and str(bad[0]).startswith("/c/f.txt:")
+
+
+def test_duplicates_keep_the_first_row_and_name_the_line():
+    text = corpora.MELD_HEADER + "".join(
+        f'{i},Line {i}.,Joey,joy,positive,0,0,1,1,"00:00:01,000","00:00:01,500"\n'
+        for i in range(2))
+    bad: list = []
+    (row,) = meld.parse_csv(text, "/c/train_sent_emo.csv", bad)
+    assert row["text"] == "Line 0." and row["line"] == 2
+    assert bad[0].error_type == "DuplicateRow"
+    assert str(bad[0]).startswith("/c/train_sent_emo.csv:3: expected one row per key (first "
+                                  "at line 2 is kept)")
 
 
 def _csd_bytes() -> bytes:
@@ -116,12 +176,15 @@ def test_csd_with_wrong_shapes_names_the_entry(tmp_path):
 
 
 def test_damaged_label_files_never_stop_a_scan(tmp_path):
-    """Adapters turn every parser error into a recorded problem and keep the rest."""
+    """Adapters turn every bad line into a recorded problem and keep every other row."""
     root = corpora.make_meld(tmp_path / "meld")
-    Path(root / "dev_sent_emo.csv").write_text(corpora.MELD_HEADER + "1,broken\n")
+    dev = Path(root / "dev_sent_emo.csv")
+    dev.write_text(dev.read_text() + "1,broken\n")
     import jobs
 
     m = jobs.build_manifest("meld", str(root))
-    assert m.table.num_rows == 4
-    (msg,) = [p["message"] for p in m.problems.to_pylist() if p["error_type"] == "LabelFileError"]
-    assert msg.endswith("dev_sent_emo.csv:2: expected 11 fields, got '2 fields: 1,broken'")
+    assert m.table.num_rows == 5  # the dev row before the broken line still lands
+    (p,) = [p for p in m.problems.to_pylist() if p["error_type"] == "MalformedLine"]
+    assert p["path"].endswith("dev_sent_emo.csv:3")
+    assert p["message"].endswith("dev_sent_emo.csv:3: expected 11 fields, got "
+                                 "'2 fields: 1,broken'")

@@ -1,0 +1,170 @@
+"""Every adapter on a full-scale tree of its corpus (real file names, real label files where
+public): the manifest must hold the publisher's counts per split and per label."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+import jobs
+from jobs.reconcile import label_counts
+from schemas.publisher import load_publisher_facts
+from tests import fullscale
+
+
+def manifest(tmp_path, corpus, **kw):
+    root = tmp_path / corpus
+    root.mkdir()
+    extra = getattr(fullscale, f"build_{corpus}")(root, **kw)
+    m = jobs.build_manifest(corpus, str(root))
+    rows = m.table.to_pylist()
+    for r in rows:
+        r["meta"] = json.loads(r["meta"]) if r["meta"] else {}
+    return m, {r["utt_id"]: r for r in rows}, extra
+
+
+def assert_publisher_counts(m, rows, corpus, short=()):
+    """Every stated split and label count holds, except the (split, found) pairs in `short`."""
+    for exp in load_publisher_facts()[corpus].counts:
+        for code, (found, expected) in label_counts(list(rows.values()), exp).items():
+            assert found == expected or short, (corpus, exp.subset, code, found, expected)
+    got = {(r["subset"], r["split"]): r["found"] for r in m.reconciliation}
+    want = {(r["subset"], r["split"]): r["expected"] for r in m.reconciliation}
+    for key, found in short:
+        want[key] = found
+    assert got == want
+
+
+def problem_types(m):
+    return Counter(m.problems["error_type"].to_pylist())
+
+
+def test_ravdess(tmp_path):
+    m, rows, _ = manifest(tmp_path, "ravdess")
+    assert len(rows) == 1440 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "ravdess")
+    r = rows["ravdess_01-05-01-02-01-18"]  # Actor_18/03-01-05-01-02-01-18.wav
+    assert (r["label"], r["gender"], r["split"], r["intensity_native"]) == (
+        "angry", "female", "train", "normal")
+
+
+def test_cremad_real_tables(tmp_path):
+    m, rows, _ = manifest(tmp_path, "cremad")
+    assert len(rows) == 7442
+    assert_publisher_counts(m, rows, "cremad")
+    # every clip has its three presentations' votes from the real tabulatedVotes.csv
+    assert all(set(r["meta"]["votes"]) == {"voice", "face", "audiovisual"} for r in rows.values())
+    assert Counter(r["gender"] for r in rows.values()) == {"male": 3930, "female": 3512}
+    # files the publisher documents as broken are flagged, kept and counted
+    bad = {r for r, row in rows.items() if "known_issue" in row["meta"]}
+    assert bad == {"cremad_1076_MTI_SAD_XX", "cremad_1076_MTI_NEU_XX",
+                   "cremad_1064_TIE_SAD_XX", "cremad_1064_IEO_DIS_MD"}
+    assert problem_types(m) == {"KnownBadMedia": 4}
+    r = rows["cremad_1001_DFA_ANG_XX"]
+    assert r["audio_uri"].endswith("AudioWAV/1001_DFA_ANG_XX.wav")  # WAV over MP3
+    assert r["video_uri"].endswith("VideoFlash/1001_DFA_ANG_XX.flv")
+
+
+@pytest.mark.parametrize("release", ["current", "2018"])
+def test_meld_real_csvs(tmp_path, release):
+    m, rows, _ = manifest(tmp_path, "meld", release=release)
+    # 13,708 labelled rows; the video download lacks train dia125_utt3 and dev dia110_utt7
+    assert len(rows) == 13706
+    assert problem_types(m) == {"LabelWithoutMedia": 2}
+    assert_publisher_counts(m, rows, "meld", short=[(("all", "total"), 13706),
+                                                    (("all", "train"), 9988),
+                                                    (("all", "validation"), 1108)])
+    assert not any(r["warning"] for r in m.reconciliation)  # 2 of 13,708 is under 1%
+    # train Sr No. 4268 (dia437_utt2) ends at "00:06:47,28": read as 0.28 s
+    meta = rows["meld_train_dia437_utt2"]["meta"]
+    assert (meta["episode_start"], meta["episode_end"]) == pytest.approx((405.489, 407.28))
+    assert rows["meld_test_dia187_utt2"]["meta"]["episode_end"] == pytest.approx(311.82)
+    assert rows["meld_train_dia0_utt0"]["transcript"].startswith("also I was the point person")
+
+
+def test_emodb(tmp_path):
+    m, rows, _ = manifest(tmp_path, "emodb")
+    assert len(rows) == 535 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "emodb")
+    assert (rows["emodb_03a01Wa"]["label"], rows["emodb_03a01Wa"]["gender"]) == ("angry", "male")
+
+
+def test_tess(tmp_path):
+    m, rows, _ = manifest(tmp_path, "tess")
+    assert len(rows) == 2800 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "tess")
+    assert Counter(r["label"] for r in rows.values()) == {
+        c: 400 for c in ("angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")}
+    assert rows["tess_OAF_lid_fear"]["transcript"] == "Say the word lid"
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_savee_both_layouts(tmp_path, nested):
+    m, rows, _ = manifest(tmp_path, "savee", nested=nested)
+    assert len(rows) == 480 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "savee")
+    r = rows["savee_JE_n23"]
+    assert (r["label"], r["speaker"], r["split"]) == ("neutral", "savee_JE", "train")
+    assert r["audio_uri"].endswith("AudioData/JE/n23.wav" if nested else "/JE_n23.wav")
+
+
+@pytest.mark.parametrize("layout", ["current", "split"])
+def test_esd_both_layouts(tmp_path, layout):
+    m, rows, _ = manifest(tmp_path, "esd", layout=layout)
+    assert len(rows) == 35000 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "esd")
+    # the ESD split by utterance number: per block, 1-20 evaluation, 21-50 test, 51-350 train
+    expected = {"esd_0016_000019": ("neutral", "validation"), "esd_0011_000371": ("angry", "test"),
+                "esd_0016_000699": ("angry", "train"), "esd_0003_001401": ("surprised",
+                                                                           "validation")}
+    assert {k: (rows[k]["label"], rows[k]["split"]) for k in expected} == expected
+    zh = rows["esd_0002_001051"]  # a UTF-16 transcript, Chinese emotion word
+    assert (zh["language"], zh["transcript"], zh["meta"]["transcript_emotion"]) == (
+        "zh", "打远一看 1", "伤心")
+    assert rows["esd_0005_000001"]["transcript"] == "打远一看 1"  # GB18030
+    assert rows["esd_0011_000001"]["gender"] == "male"
+
+
+def test_iemocap(tmp_path):
+    m, rows, _ = manifest(tmp_path, "iemocap")
+    assert len(rows) == 10039 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "iemocap")
+    assert len({r["meta"]["dialog"] for r in rows.values()}) == 151
+    assert Counter(r["label"] for r in rows.values() if r["label"] in
+                   ("neutral", "happy", "excited", "angry", "sad")) == {
+        "neutral": 1708, "happy": 595, "excited": 1041, "angry": 1103, "sad": 1084}
+
+
+def test_mosei_ids_join_with_merbench_and_the_sdk(tmp_path):
+    m, rows, merbench = manifest(tmp_path, "mosei")
+    assert len(rows) == 22856 and not m.problems.num_rows
+    # utt ids are the corpus's segment numbers, as MMSA/MERBench name segments
+    assert {k.removeprefix("mosei_") for k in rows} == set(merbench)
+    split = {"train": "train", "val": "validation", "test": "test"}
+    agree = Counter(rows[f"mosei_{seg}"]["split"] == split[s] for seg, s in merbench.items())
+    # MERBench's train has video -NFrJFQijFE (4 segments), which is in no SDK fold
+    assert agree == {True: 22852, False: 4}
+    r = rows["mosei_cEXJ2zFbC9I_4"]
+    assert r["meta"]["sdk_id"] == "cEXJ2zFbC9I[2]"  # third labelled segment of its video
+    assert r["sentiment_native"] == "-1.0" and r["transcript"] == "words of segment 4"
+    (total,) = m.reconciliation
+    assert (total["found"], total["expected"], total["warning"]) == (22856, 23453, True)
+
+
+@pytest.mark.parametrize("release", ["1.6", "1.8", "1.9", "1.11", "2.0"])
+def test_msp_podcast_every_release_naming(tmp_path, release):
+    m, rows, written = manifest(tmp_path, "msp_podcast", release=release)
+    assert len(rows) == len(written) == 3000 and not m.problems.num_rows
+    splits = Counter(r["split"] for r in rows.values())
+    assert splits == ({"train": 750, "validation": 750, "test1": 750, "test2": 750}
+                      if release in ("1.6", "1.8", "1.9") else
+                      {"train": 600, "validation": 600, "test1": 600, "test2": 600, "test3": 600})
+    r = rows["msp_podcast_MSP-PODCAST_0001_0002"]  # EmoClass S, three raters' primary: Sad
+    assert (r["label"], r["soft_label"]) == ("sad", [{"label": "sad", "p": 1.0}])
+    assert [x["rater"] for x in r["meta"]["ratings"]] == ["WORKER00001", "WORKER00002",
+                                                          "WORKER00003"]
+    assert r["meta"]["ratings"][0]["secondary"] == ["Sad", "Concerned"]
+    other = rows["msp_podcast_MSP-PODCAST_0001_0009"]  # O; raters say "Other-Concerned"
+    assert other["soft_label"] == [{"label": "other", "p": 1.0}]
