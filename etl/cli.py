@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import jobs
@@ -69,6 +70,9 @@ def run(
     shard_size: Annotated[int, typer.Option(help="utterances per shard")] = 256,
     batch_size: Annotated[int, typer.Option(
         help="utterances per Ray Data batch (per actor call)")] = 4,
+    max_seconds: Annotated[float, typer.Option(
+        help="longest utterance decoded (s); longer ones fail as TooLongError, since memory "
+             "grows with length")] = 1200.0,
     job: Annotated[str | None, typer.Option(help="custom: YAML job file (jobs/examples/)")] = None,
     manifest: Annotated[str | None, typer.Option(
         help="custom: a CSV, JSONL or Parquet table of utterances")] = None,
@@ -115,7 +119,7 @@ def run(
     _run_and_report(RunConfig(corpora=corpora_, roots=roots, out=out, name=name,
                               extractors=_split(extractors), device=device, num_cpus=num_cpus,
                               ray_address=ray_address, shard_size=shard_size, adapters=adapters,
-                              batch_size=batch_size,
+                              batch_size=batch_size, max_seconds=max_seconds,
                               extractor_config=extractor_options(set_ or [])))
 
 
@@ -177,7 +181,7 @@ def manifest(
         store.write_table("manifest_problems.parquet", m.problems)
         problems = m.problems.to_pylist()
         for p in problems[:MAX_PROBLEM_LINES]:
-            err.print(f"[yellow]{p['error_type']}[/] {p['path']}: {p['message']}",
+            err.print(f"[yellow]{p['error_type']}[/] {escape(p['path'])}: {escape(p['message'])}",
                       highlight=False)
         if len(problems) > MAX_PROBLEM_LINES:
             err.print(f"... and {len(problems) - MAX_PROBLEM_LINES} more in "
@@ -215,7 +219,7 @@ def verify_cmd(
     store = resolve_dataset(path)
     problems = verify(store)
     for line in problems:
-        err.print(f"[red]{line}", highlight=False)
+        err.print(f"[red]{escape(line)}", highlight=False)
     if problems:
         raise typer.Exit(1)
     console.print(f"[green]ok[/]: {len(store.read_card()['files'])} files match {store.uri}")
@@ -278,8 +282,10 @@ def demo(
                               shard_size=8))
 
 
+# OSError covers what the filesystem says under --out (no space left, permission denied):
+# its message names the path, which is the one line a user needs.
 KNOWN_ERRORS = (jobs.CorpusError, FileNotFoundError, DecodeError, UnknownLabelError,
-                SchemaMismatchError, ValueError, KeyError, RuntimeError)
+                SchemaMismatchError, ValueError, KeyError, RuntimeError, OSError)
 
 
 def main() -> None:
@@ -293,7 +299,9 @@ def main() -> None:
     except KNOWN_ERRORS as exc:
         if os.environ.get("MER_ETL_DEBUG"):
             raise  # the full traceback, for a bug report
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        # escape: messages quote user data ("[min, max]", IEMOCAP's "[START - END]") that
+        # rich would otherwise take for markup and drop
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except Exception as exc:  # click usage errors carry their own exit code
         import click

@@ -52,13 +52,23 @@ def decode_audio(
     return signal
 
 
+class TooLongError(DecodeError):
+    """An utterance longer than the run's limit (`--max-seconds`)."""
+
+
 def decode_audio_at(
     uri: str, start: float | None = None, end: float | None = None,
-    sample_rate: int | None = SAMPLE_RATE,
+    sample_rate: int | None = SAMPLE_RATE, max_seconds: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """(signal, rate): the span as mono float32, resampled to `sample_rate`, or at the stream's
-    native rate when it is None (read from the WAV header ffmpeg writes, so one process)."""
-    stream, data = _ffmpeg_input(uri, **span_args(start, end))
+    native rate when it is None (read from the WAV header ffmpeg writes, so one process).
+
+    `max_seconds` bounds memory: ffmpeg stops just past the limit, so an hour-long file costs
+    no more than the limit, and a span longer than it is a TooLongError."""
+    span = span_args(start, end)
+    if max_seconds is not None and span.get("t", float("inf")) > max_seconds:
+        span["t"] = max_seconds + 0.05  # a little past the limit tells "too long" apart
+    stream, data = _ffmpeg_input(uri, **span)
     try:
         out, _ = (
             stream.output("pipe:", format="wav", acodec="pcm_f32le", ac=1,
@@ -74,7 +84,37 @@ def decode_audio_at(
     signal = np.frombuffer(payload, dtype="<f4")
     if signal.size == 0:
         raise DecodeError(f"{uri}: expected audio samples, decoded none")
+    if not np.isfinite(signal).all():  # a float WAV can carry them; every feature would be NaN
+        raise DecodeError(f"{uri}: expected finite samples, found "
+                          f"{int((~np.isfinite(signal)).sum())} NaN or Inf")
+    seconds = signal.size / rate
+    if max_seconds is not None and seconds > max_seconds:
+        raise TooLongError(f"{uri}: longer than the {max_seconds:g} s limit per utterance "
+                           "(--max-seconds; memory grows with length); cut it into spans or "
+                           "raise the limit")
+    _check_length(uri, seconds, start, end)
     return signal, rate
+
+
+# Containers whose demuxer stops quietly at a cut inside the media data: a file truncated at a
+# packet boundary decodes without an error (sometimes not even a "partial file" warning), just
+# shorter. Their stated audio duration is checked against what was decoded.
+STATED_DURATION_EXT = (".mp4", ".m4a", ".mov", ".3gp", ".m4v")
+
+
+def _check_length(uri: str, decoded: float, start: float | None, end: float | None) -> None:
+    if not (is_local(uri) and uri.lower().endswith(STATED_DURATION_EXT)):
+        return
+    try:
+        probe = ffmpeg.probe(uri.removeprefix("file://"), select_streams="a:0")
+        stated = float(probe["streams"][0]["duration"])
+    except (ffmpeg.Error, KeyError, IndexError, ValueError):
+        return  # no stated duration to check against
+    begin = start or 0.0
+    expected = (min(end, stated) if end is not None else stated) - begin
+    if decoded < expected - max(0.05, 0.01 * expected):
+        raise DecodeError(f"{uri}: truncated: decoded {decoded:.2f} s of audio where the "
+                          f"container states {expected:.2f} s for this span")
 
 
 def _wav_payload(uri: str, data: bytes) -> tuple[int, memoryview]:

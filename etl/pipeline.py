@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,8 +17,8 @@ import pyarrow.compute as pc
 
 import extractors
 import jobs
+from etl import quarantine, words
 from etl import version as versioning
-from etl import words
 from etl.progress import progress_bar
 from etl.store import (
     BASE,
@@ -61,11 +63,14 @@ class RunConfig:
     shard_size: int = 256
     batch_size: int = 4
     label_version: str = "v1"
+    # Longest utterance decoded, in seconds: memory grows with length (an hour at 48 kHz took
+    # about 6 GiB with eGeMAPS), so longer ones fail by name instead of taking a worker down.
+    max_seconds: float = 1200.0
     adapters: dict[str, jobs.Adapter] = field(default_factory=dict)  # custom corpora by name
 
     def output_config(self) -> dict[str, Any]:
         """The settings that change output bytes (hashed); placement settings are not."""
-        return {"shard_size": self.shard_size}
+        return {"shard_size": self.shard_size, "max_seconds": self.max_seconds}
 
 
 @dataclass
@@ -237,8 +242,6 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
              write_base: bool) -> dict[str, Any]:
     import ray
 
-    from etl.stages import ExtractorStage
-
     started = _ray_init(cfg)
     try:
         ctx = ray.data.DataContext.get_current()
@@ -259,61 +262,120 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
         # Each sample rate the audio extractors want is decoded once, in the first stage.
         rates = list(dict.fromkeys(ex.input_rate() for ex in exs if ex.modality == "audio"))
         for i, group in enumerate(groups):
-            res = [ex.resources() for ex in group]
-            gpus = max(r.num_gpus for r in res)
-            memory = sum(r.memory_mb or 0 for r in res)
-            ds = ds.map_batches(
-                ExtractorStage,
-                fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
-                                       "device": cfg.device,
-                                       # The first stage decodes: a separate decode task could
-                                       # find every CPU held by a full actor pool and wait
-                                       # forever.
-                                       "rates": rates if i == 0 else None,
-                                       "drop_audio": i == len(groups) - 1},
-                batch_format="pyarrow", batch_size=cfg.batch_size,
-                # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
-                # from the start (an autoscaling pool stayed at one actor on small machines).
-                compute=ray.data.ActorPoolStrategy(size=max_gpus if gpus else max_actors),
-                num_cpus=max(r.num_cpus for r in res), num_gpus=gpus,
-                memory=memory * 2**20 if memory else None,
-            )
-        return _collect(ds, p, todo, exs, write_base)
+            # The first stage decodes: a separate decode task could find every CPU held by a
+            # full actor pool and wait forever. The last drops the audio.
+            ds = _map_stage(ds, group, cfg, rates if i == 0 else None, i == len(groups) - 1,
+                            size=max_gpus if any(e.resources().num_gpus for e in group)
+                            else max_actors)
+        collector = _Collector(p, todo, exs, write_base)
+        if not os.environ.get("MER_ETL_DEBUG"):
+            # A stream that fails on dead workers is handled below (the quarantine); Ray
+            # Data would still log it as an ERROR with a traceback.
+            logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        try:
+            _collect(ds, collector, todo.num_rows)
+        except Exception as exc:
+            if not quarantine.worker_died(exc):
+                raise
+            left = collector.left(work)
+            log.warning("workers died repeatedly (%s); processing the %d utterances left in "
+                        "small groups to find the ones that kill them", type(exc).__name__,
+                        left.num_rows)
+            for row in quarantine.run(left, [(ex.name, ex.config) for ex in exs], cfg.device,
+                                      rates, cfg.batch_size, cfg.max_seconds):
+                collector.add(row)
+        return collector.stats()
     finally:
         if started:
             ray.shutdown()
 
 
-def _collect(ds, p: Plan, todo: pa.Table, exs: list[extractors.Extractor],
-             write_base: bool) -> dict[str, Any]:
-    """Stream results back and write each shard as soon as all its utterances have arrived."""
-    writer = ShardWriter(p.store, {r["utt_id"]: r for r in p.manifest.to_pylist()})
-    expected: dict[int, int] = defaultdict(int)
-    for s in todo["shard"].to_pylist():
-        expected[s] += 1
-    pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    stage_s: dict[str, float] = defaultdict(float)
-    audio_s = 0.0
-    with progress_bar(todo.num_rows, "utterances") as advance:
+def _map_stage(ds: Any, group: list[extractors.Extractor], cfg: RunConfig,
+               rates: list[int | None] | None, last: bool, size: int) -> Any:
+    """One actor-pool stage running `group`'s extractors (one actor per CPU or per GPU)."""
+    import ray
+
+    from etl.stages import ExtractorStage
+
+    res = [ex.resources() for ex in group]
+    memory = sum(r.memory_mb or 0 for r in res)
+    with warnings.catch_warnings():
+        # Ray 2.60 takes max_restarts only through **ray_remote_args, which it already calls
+        # deprecated without a replacement.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ds.map_batches(
+            ExtractorStage,
+            fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
+                                   "device": cfg.device, "rates": rates, "drop_audio": last,
+                                   "max_seconds": cfg.max_seconds},
+            batch_format="pyarrow", batch_size=cfg.batch_size,
+            # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
+            # from the start (an autoscaling pool stayed at one actor on small machines).
+            compute=ray.data.ActorPoolStrategy(size=size),
+            num_cpus=max(r.num_cpus for r in res), num_gpus=max(r.num_gpus for r in res),
+            memory=memory * 2**20 if memory else None,
+            # Ray restarts a killed actor and retries its batch forever by default: under
+            # memory pressure a run would loop without end. Bounded; what is left after that
+            # goes to the quarantine (etl/quarantine.py), one suspect at a time.
+            max_restarts=quarantine.WORKER_RETRIES,
+            max_task_retries=quarantine.WORKER_RETRIES,
+        )
+
+
+class _Collector:
+    """Takes processed rows (from Ray Data or the quarantine) and writes each shard as soon as
+    all its utterances have arrived."""
+
+    def __init__(self, p: Plan, todo: pa.Table, exs: list[extractors.Extractor],
+                 write_base: bool) -> None:
+        self.p, self.exs, self.write_base = p, exs, write_base
+        self.writer = ShardWriter(p.store, {r["utt_id"]: r for r in p.manifest.to_pylist()})
+        self.expected: dict[int, int] = defaultdict(int)
+        for s in todo["shard"].to_pylist():
+            self.expected[s] += 1
+        self.pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.written: set[int] = set()
+        self.stage_s: dict[str, float] = defaultdict(float)
+        self.audio_s = 0.0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.audio_s += row.get("duration_s") or 0.0
+        for stage in ["decode", *(e.name for e in self.exs)] if self.exs else []:
+            self.stage_s[stage] += row.get(f"{stage}_s") or 0.0
+        shard = row["shard"]
+        self.pending[shard].append(row)
+        if len(self.pending[shard]) == self.expected[shard]:
+            rows = self.pending.pop(shard)
+            store = self.p.store
+            if self.write_base and not store.exists(unit_marker(BASE, shard)):
+                self.writer.write_base(shard, [r["utt_id"] for r in rows])
+            for ex in self.exs:
+                if not store.exists(status_part(ex.name, shard)):
+                    self.writer.write_extractor(ex, shard, rows)
+            self.written.add(shard)
+            slowest = max(self.stage_s, key=self.stage_s.get) if self.stage_s else "-"
+            log.info("shard %d written (%d utterances); slowest stage so far: %s",
+                     shard, self.expected[shard], slowest)
+
+    def left(self, todo: pa.Table) -> pa.Table:
+        """The utterances a failed stream still owes: neither in a written shard nor waiting,
+        processed, for the rest of their shard."""
+        done = {r["utt_id"] for rows in self.pending.values() for r in rows}
+        keep = [uid not in done and shard not in self.written for uid, shard in
+                zip(todo["utt_id"].to_pylist(), todo["shard"].to_pylist(), strict=True)]
+        return todo.filter(pa.array(keep, pa.bool_()))
+
+    def stats(self) -> dict[str, Any]:
+        return {"audio_seconds": self.audio_s, "stage_seconds": dict(self.stage_s)}
+
+
+def _collect(ds: Any, collector: _Collector, total: int) -> None:
+    """Stream results back from Ray Data into the collector."""
+    with progress_bar(total, "utterances") as advance:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
             for row in batch.to_pylist():
-                audio_s += row.get("duration_s") or 0.0
-                for stage in ["decode", *(e.name for e in exs)] if exs else []:
-                    stage_s[stage] += row[f"{stage}_s"]
-                shard = row["shard"]
-                pending[shard].append(row)
-                if len(pending[shard]) == expected[shard]:
-                    rows = pending.pop(shard)
-                    if write_base and not p.store.exists(unit_marker(BASE, shard)):
-                        writer.write_base(shard, [r["utt_id"] for r in rows])
-                    for ex in exs:
-                        if not p.store.exists(status_part(ex.name, shard)):
-                            writer.write_extractor(ex, shard, rows)
-                    slowest = max(stage_s, key=stage_s.get) if stage_s else "-"
-                    log.info("shard %d written (%d utterances); slowest stage so far: %s",
-                             shard, expected[shard], slowest)
+                collector.add(row)
                 advance(1)
-    return {"audio_seconds": audio_s, "stage_seconds": dict(stage_s)}
 
 
 def _errors(p: Plan, statuses: pa.Table) -> pa.Table:

@@ -100,7 +100,8 @@ def retry_errors(path: str, num_cpus: int | None = None, ray_address: str | None
                                                           card["corpora"].values()],
                     out=store.uri.rsplit("/", 2)[0], name=card["name"],
                     extractors=list(card["extractors"]), device=device, num_cpus=num_cpus,
-                    ray_address=ray_address, shard_size=card["config"]["shard_size"])
+                    ray_address=ray_address, shard_size=card["config"]["shard_size"],
+                    max_seconds=card["config"].get("max_seconds", RunConfig.max_seconds))
     exs = [ex for ex in p.extractors if ex.name in failed]
     srcs = words.sources(p.extractors)
     for shard in shards if srcs else []:  # derived from the parts being recomputed

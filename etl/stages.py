@@ -23,6 +23,21 @@ def _error(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, str(exc) or repr(exc)
 
 
+class NonFiniteFeatures(ValueError):
+    """An extractor returned NaN or Inf where it documents none (`Extractor.nan_ok`)."""
+
+
+def finite(ex: extractors.Extractor, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays, or NonFiniteFeatures: no NaN leaves an ok row unless the extractor says
+    what it means."""
+    if ex.nan_ok is None:
+        bad = [k for k, v in arrays.items()
+               if v.dtype.kind in "fc" and not np.isfinite(v).all()]
+        if bad:
+            raise NonFiniteFeatures(f"{ex.name}: NaN or Inf in {', '.join(sorted(bad))}")
+    return arrays
+
+
 AUDIO_RE = re.compile(r"^audio_(\d+|native)(_sr)?$")
 
 
@@ -31,7 +46,8 @@ def rate_column(rate: int | None) -> str:
     return f"audio_{rate or 'native'}"
 
 
-def decode_batch(batch: pa.Table, rates: list[int | None]) -> pa.Table:
+def decode_batch(batch: pa.Table, rates: list[int | None],
+                 max_seconds: float | None = None) -> pa.Table:
     """Adds per rate the audio (float32 bytes) and its rate, then duration_s,
     decode_error_type, decode_error and decode_s."""
     audio: dict[int | None, list[bytes | None]] = {r: [] for r in rates}
@@ -47,7 +63,7 @@ def decode_batch(batch: pa.Table, rates: list[int | None]) -> pa.Table:
         if uri is not None:  # no audio (a video-only recording) is not an error
             try:
                 for rate in rates:
-                    decoded[rate] = decode_audio_at(uri, start, end, rate)
+                    decoded[rate] = decode_audio_at(uri, start, end, rate, max_seconds)
             except Exception as exc:  # one bad file never stops the batch
                 decoded, (etype, emsg) = {}, _error(exc)
         for rate in rates:
@@ -79,8 +95,10 @@ class ExtractorStage:
     """
 
     def __init__(self, specs: list[tuple[str, dict[str, Any]]], device: str,
-                 rates: list[int | None] | None = None, drop_audio: bool = False) -> None:
+                 rates: list[int | None] | None = None, drop_audio: bool = False,
+                 max_seconds: float | None = None) -> None:
         self.rates = rates  # the first stage decodes each utterance once for all stages
+        self.max_seconds = max_seconds
         self.drop_audio = drop_audio  # the last stage drops it: the driver never needs audio
         self.extractors = [extractors.build(name, device=device, **config)
                            for name, config in specs]
@@ -89,7 +107,7 @@ class ExtractorStage:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if self.rates is not None:
-            batch = decode_batch(batch, self.rates)
+            batch = decode_batch(batch, self.rates, self.max_seconds)
         for ex in self.extractors:
             batch = self._one(ex, batch)
         if self.drop_audio:
@@ -115,7 +133,7 @@ class ExtractorStage:
             blob, etype, emsg = None, None, None
             if args is not None:  # no input: decode failed or the utterance lacks the stream
                 try:
-                    blob = pack(ex.extract(*args))
+                    blob = pack(finite(ex, ex.extract(*args)))
                 except Exception as exc:  # recorded in errors.parquet by the writer
                     etype, emsg = _error(exc)
             blobs.append(blob)

@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from etl.store import UTTERANCES, Store
@@ -86,8 +87,8 @@ def print_reconciliation(card: dict[str, Any], console: Console) -> None:
     console.print(table)
     for item in card["counts"]["reconciliation"]:
         if item["warning"]:
-            console.print(f"[yellow]warning[/]: {describe(item)}: more than 1% short of the "
-                          "publisher's count", highlight=False)
+            console.print(f"[yellow]warning[/]: {escape(describe(item))}: more than 1% short "
+                          "of the publisher's count", highlight=False)
 
 
 def print_summary(store: Store, card: dict[str, Any], console: Console | None = None) -> None:

@@ -21,6 +21,10 @@ def status_row(row: dict[str, Any], name: str, modality: str = "audio") -> dict[
     """ok / skipped / failed for one utterance and one extractor, with where and why."""
     out = {"utt_id": row["utt_id"], "extractor": name, "status": "ok", "stage": None,
            "reason": None, "message": None, "duration_s": row.get("duration_s")}
+    if row.get("worker_error_type"):  # it killed its worker, alone too (etl/quarantine.py)
+        out.update(status="failed", stage="worker", reason=row["worker_error_type"],
+                   message=row["worker_error"])
+        return out
     if modality == "video":  # decodes its own stream; the audio's fate is not its own
         if row.get("video_uri") is None:
             out.update(status="skipped", stage="decode", reason="no video",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from typing import Any
 
 from extractors.asr import AsrExtractor
@@ -16,6 +18,21 @@ REGISTRY: dict[str, type[Extractor]] = {
     for cls in (AsrExtractor, AudioStatsExtractor, EgemapsExtractor, FacesExtractor,
                 Wav2VecExtractor)
 }
+
+
+def _plugins() -> None:
+    """Extractors of your own: MER_ETL_EXTRACTORS="pkg.mod,other.mod" imports each module and
+    registers every Extractor subclass it defines. An environment variable, not an argument,
+    because every Ray worker must register them too, and workers inherit the environment."""
+    for name in filter(None, (m.strip() for m in os.environ.get("MER_ETL_EXTRACTORS",
+                                                              "").split(","))):
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Extractor) and obj.__module__ == name:
+                REGISTRY[obj.name] = obj
+
+
+_plugins()
 
 
 def build(name: str, device: str = "cpu", **config: Any) -> Extractor:

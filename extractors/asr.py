@@ -90,6 +90,7 @@ def resolve_model(ref: str) -> Path:
 class AsrExtractor(Extractor):
     name = "asr"
     version = "1"
+    nan_ok = "NaN is the score of a word the aligner could not time (digits, symbols)"
     default_config: ClassVar[dict[str, Any]] = {
         "model": DEFAULT_MODEL,
         "language": None,  # None: detected per utterance (".en" models are English only)

@@ -49,6 +49,9 @@ class Extractor(ABC):
     name: ClassVar[str]
     version: ClassVar[str]  # bump when outputs change for the same input and config
     modality: ClassVar[str] = "audio"  # which decoded stream `extract` receives
+    # Why NaN may appear in an ok output (None: never). The engine fails an utterance whose
+    # arrays hold NaN or Inf unless the extractor documents what NaN means here.
+    nan_ok: ClassVar[str | None] = None
     default_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:

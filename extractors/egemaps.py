@@ -14,7 +14,7 @@ import numpy as np
 import opensmile
 import pyarrow as pa
 
-from extractors.base import Extractor, Resources
+from extractors.base import Extractor, Resources, Skip
 
 FEATURE_SETS = {
     "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
@@ -22,11 +22,14 @@ FEATURE_SETS = {
 }
 LLD_HOP_S = 0.01  # openSMILE's LLD frame step for these configs
 LLD_WINDOW_S = 0.02
+MIN_SECONDS = 0.06  # below one 60 ms pitch frame openSMILE gives NaN for everything
 
 
 class EgemapsExtractor(Extractor):
     name = "egemaps"
-    version = "2"  # 2: native sample rate by default (1 resampled to 16 kHz)
+    # 2: native sample rate by default (1 resampled to 16 kHz); 3: under 60 ms is skipped
+    # (openSMILE returns NaN for every functional below one 60 ms pitch frame)
+    version = "3"
     default_config: ClassVar[dict[str, Any]] = {
         "feature_set": "eGeMAPSv02",
         "lld": True,
@@ -87,6 +90,9 @@ class EgemapsExtractor(Extractor):
         return pa.schema(fields)
 
     def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        if signal.size < MIN_SECONDS * sample_rate:
+            raise Skip(f"too short: {signal.size / sample_rate:.3f} s < {MIN_SECONDS} s, the "
+                       "60 ms window eGeMAPS needs for one pitch frame")
         out = {
             "functionals": self._functionals.process_signal(signal, sample_rate)
             .to_numpy(dtype=np.float32)

@@ -103,6 +103,8 @@ def jpeg(crop: np.ndarray, quality: int) -> bytes:
 class FacesExtractor(Extractor):
     name = "faces"
     version = "1"
+    nan_ok = ("NaN marks sampled frames without the target face (box, landmarks, score, "
+              "embedding) and a pooled embedding when no frame has it (no_face)")
     modality = "video"
     default_config: ClassVar[dict[str, Any]] = {
         "backend": "auto",  # auto: insightface when its pack is found, else dlib

@@ -192,8 +192,16 @@ def sha256_file(fs: AbstractFileSystem, path: str, chunk: int = 1 << 20) -> str:
 
 
 def open_root(root: str, corpus: str, layout: str) -> tuple[AbstractFileSystem, str]:
-    fs, path = fsspec.core.url_to_fs(root)
-    if not fs.exists(path):
+    try:
+        fs, path = fsspec.core.url_to_fs(root)
+        exists = fs.exists(path)
+    except (ImportError, ValueError) as exc:  # no fsspec backend installed for the scheme
+        raise CorpusError(f"{corpus}: cannot open root {root!r}: {exc}") from None
+    except Exception as exc:  # credentials, network, permissions: say which, in one line
+        raise CorpusError(f"{corpus}: cannot reach root {root!r}: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''} (check credentials "
+                          "and the endpoint, e.g. AWS_* / FSSPEC_S3_* variables)") from None
+    if not exists:
         raise CorpusError(f"{corpus}: root {root!r} does not exist (expected {layout})")
     if not fs.isdir(path):
         raise CorpusError(f"{corpus}: root {root!r} is not a directory (expected {layout})")

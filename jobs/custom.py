@@ -78,6 +78,7 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
         if not isinstance(raw, dict):
             raise LabelFileError(path, 1, "a YAML mapping", type(raw).__name__)
         base = path.rsplit("/", 1)[0] if "/" in path else "."
+    _check_types(raw, path or "job")
     columns = {**raw.get("columns", {}), **overrides.pop("columns", {})}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     unknown = set(raw) - {f.name for f in JobSpec.__dataclass_fields__.values()} - {"columns"}
@@ -107,10 +108,43 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
     return spec
 
 
+# job-file key -> (what a value must be, its description for the error)
+TYPES: dict[str, tuple[Any, str]] = {
+    "corpus": (str, "a name"), "title": (str, "text"), "language": (str, "an ISO 639-1 code"),
+    "manifest": (str, "a path"), "media_root": (str, "a path"), "pattern": (str, "a regex"),
+    "columns": (dict, "a mapping role -> column"), "labels": (dict, "a mapping native -> class"),
+    "label_names": (dict, "a mapping native -> name"),
+    "vad_range": (list, "[min, max]"), "speakers": (dict, "a mapping speaker -> {gender, split}"),
+}
+
+
+def _check_types(raw: dict[str, Any], where: str) -> None:
+    """A job file value of the wrong type is one clear error naming the key, not a traceback
+    from deep inside the adapter."""
+    for key, value in raw.items():
+        if key not in TYPES or value is None:
+            continue
+        kind, what = TYPES[key]
+        ok = isinstance(value, kind)
+        if ok and key == "vad_range":
+            ok = len(value) == 2 and all(isinstance(v, int | float) for v in value)
+        if ok and key == "speakers":
+            ok = all(isinstance(v, dict) for v in value.values())
+        if ok and key in ("columns", "label_names"):
+            ok = all(isinstance(v, str) for v in value.values())
+        if not ok:
+            raise CorpusError(f"{where}: `{key}` must be {what}, got {value!r}")
+
+
 def load_label_map(path: str) -> dict[str, str | None]:
     """native -> canonical from a YAML or JSON file (JSON is YAML)."""
     with fsspec.open(path, "rt", encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+        try:
+            data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise LabelFileError(path, mark.line + 1 if mark else 1, "a YAML or JSON mapping",
+                                 str(exc).splitlines()[0]) from None
     if not isinstance(data, dict):
         raise LabelFileError(path, 1, "a mapping native label -> canonical class",
                              type(data).__name__)

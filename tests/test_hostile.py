@@ -193,3 +193,191 @@ def test_null_splits_do_not_crash_the_summary(tmp_path):
     console = Console(file=io.StringIO(), width=120)
     console.print(label_table(Store(str(version))))
     assert "(none)" in console.file.getvalue()
+
+
+# -- decoding: nothing silently short, no NaN in an ok row -------------------------------------
+
+def _speech_mp4(path: Path, seconds: float = 3.0) -> Path:
+    """An MP4 whose index (moov) comes first, as streaming-friendly files have it."""
+    import subprocess
+
+    wav = write_wav(path.with_suffix(".wav"), seconds, 44_100)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc=s=160x120:d={seconds}", "-i", str(wav), "-shortest", "-c:v",
+                    "libx264", "-c:a", "aac", "-movflags", "+faststart", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0.55, 0.7, 0.85])
+def test_a_truncated_mp4_is_a_decode_failure_not_short_audio(tmp_path, keep):
+    from etl.decode import DecodeError, decode_audio_at
+
+    full = _speech_mp4(tmp_path / "full.mp4")
+    signal, rate = decode_audio_at(str(full), None, None, 16_000)
+    assert signal.size / rate == pytest.approx(3.0, abs=0.1)
+    cut = tmp_path / "cut.mp4"
+    data = full.read_bytes()
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(DecodeError, match=r"cut\.mp4: (truncated|ffmpeg could not decode)"):
+        decode_audio_at(str(cut), None, None, 16_000)
+    # a span inside what survived is still fine
+    assert decode_audio_at(str(cut), 0.0, 0.3, 16_000)[0].size == pytest.approx(4800, abs=160)
+
+
+def test_non_finite_samples_fail_at_decode(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from etl.decode import DecodeError, decode_audio_at
+
+    signal = np.zeros(16_000, np.float32)
+    signal[100] = np.nan
+    sf.write(tmp_path / "nan.wav", signal, 16_000, subtype="FLOAT")
+    with pytest.raises(DecodeError, match="expected finite samples, found 1 NaN or Inf"):
+        decode_audio_at(str(tmp_path / "nan.wav"))
+
+
+def test_too_short_is_skipped_and_nan_never_leaves_an_ok_row():
+    import numpy as np
+
+    import extractors
+    from etl.stages import NonFiniteFeatures, finite
+
+    ex = extractors.build("egemaps")
+    ex.setup()
+    with pytest.raises(extractors.Skip, match=r"too short: 0\.050 s < 0\.06 s"):
+        ex.extract(np.zeros(800, np.float32), 16_000)
+    out = ex.extract(np.zeros(960, np.float32), 16_000)  # 60 ms: every value finite
+    assert all(np.isfinite(v).all() for v in out.values())
+    with pytest.raises(NonFiniteFeatures, match="egemaps: NaN or Inf in functionals"):
+        finite(ex, {"functionals": np.array([np.nan], np.float32)})
+    faces = extractors.build("faces")  # documents its NaN (frames without the target face)
+    assert finite(faces, {"box": np.full((1, 4), np.nan, np.float32)})
+
+
+# -- one line, exit 2, where a traceback used to be -------------------------------------------
+
+def _cli(*args: str, env: dict | None = None, preexec=None):
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).parent / "mer-etl")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "RAY_AUTH_MODE": "disabled", "COLUMNS": "200",
+                               **(env or {})}, preexec_fn=preexec)
+
+
+def _one_line_exit_2(proc, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") <= 3, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("corpus: mine\nmanifest: t.csv\ncolumns: file\n", "`columns` must be a mapping"),
+    ("corpus: mine\nmanifest: t.csv\nlabels: [a, b]\n", "`labels` must be a mapping"),
+    ("corpus: mine\nmanifest: t.csv\nvad_range: high\n", "`vad_range` must be [min, max]"),
+    ("corpus: mine\nmanifest: t.csv\nspeakers: {a: 1}\n", "`speakers` must be a mapping"),
+    ("corpus: [mine\n", "expected a YAML job file"),
+])
+def test_bad_job_files_are_one_line(tmp_path, body, needle):
+    (tmp_path / "job.yaml").write_text(body)
+    proc = _cli("run", "custom", "--job", str(tmp_path / "job.yaml"), "--out", str(tmp_path / "o"))
+    _one_line_exit_2(proc, needle, "job.yaml")
+
+
+def test_unparsable_label_map_is_one_line(tmp_path):
+    write_wav(tmp_path / "a.wav", 0.2)
+    (tmp_path / "t.csv").write_text("path,emo\na.wav,h\n")
+    (tmp_path / "map.yaml").write_text("h: happy\n  - broken: [\n")
+    proc = _cli("run", "custom", "--manifest", str(tmp_path / "t.csv"), "--corpus-name", "mine",
+                "--label-col", "emo", "--label-map", str(tmp_path / "map.yaml"), "--out",
+                str(tmp_path / "o"))
+    _one_line_exit_2(proc, "map.yaml:", "expected a YAML or JSON mapping")
+
+
+def test_object_store_root_without_credentials_is_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {"FSSPEC_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "",
+           "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    proc = _cli("manifest", "ravdess", "--root", "s3://nobucket/RAVDESS", "--out",
+                str(tmp_path / "o"), env=env)
+    _one_line_exit_2(proc, "ravdess: cannot reach root 's3://nobucket/RAVDESS'")
+
+
+def test_full_disk_under_out_is_one_line(tmp_path):
+    import resource
+    import signal
+
+    write_wav(tmp_path / "RAVDESS" / "Actor_01" / "03-01-01-01-01-01-01.wav", 0.2)
+
+    def small_files():  # the filesystem refuses any write past 512 bytes, as a full disk does
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (512, 512))
+
+    proc = _cli("manifest", "ravdess", "--root", str(tmp_path / "RAVDESS"), "--out",
+                str(tmp_path / "o"), env={"PYTHONDONTWRITEBYTECODE": "1"}, preexec=small_files)
+    _one_line_exit_2(proc, "File too large")
+
+
+# -- workers that die: bounded, named, and the run goes on -------------------------------------
+
+def _ravdess_with_one_killer(root: Path, n: int = 6) -> None:
+    for actor in range(1, n + 1):
+        seconds = 2.0 if actor == 3 else 0.4  # the extractor's worker dies on clips over 1.5 s
+        write_wav(root / f"Actor_{actor:02d}" / f"03-01-01-01-01-01-{actor:02d}.wav", seconds)
+
+
+def test_an_utterance_that_kills_its_worker_fails_alone(tmp_path):
+    import polars as pl
+
+    repo = str(Path(__file__).resolve().parents[1])
+    _ravdess_with_one_killer(tmp_path / "RAVDESS")
+    env = {"MER_ETL_EXTRACTORS": "tests.killer",
+           "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    proc = _cli("run", "ravdess", "--root", str(tmp_path / "RAVDESS"), "--out",
+                str(tmp_path / "out"), "--extractors", "killer,audio_stats", "--num-cpus", "2",
+                "--batch-size", "2", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    st = pl.read_parquet(next((tmp_path / "out" / "ravdess").glob("*/status/killer/*.parquet")))
+    bad = st.filter(pl.col("status") == "failed")
+    assert bad["utt_id"].to_list() == ["ravdess_01-01-01-01-01-03"]
+    assert bad["stage"].to_list() == ["worker"]
+    assert bad["reason"][0] in ("WorkerDied", "OutOfMemory")
+    assert st.filter(pl.col("status") == "ok").height == 5  # the rest landed
+
+
+def test_long_media_is_bounded_and_fails_by_name(tmp_path):
+    """Over the limit: decode stops just past it (memory bounded) and the utterance fails as
+    TooLongError; a span within the limit from the same long file is fine."""
+    from etl.decode import TooLongError, decode_audio_at
+
+    long_wav = write_wav(tmp_path / "long.wav", 30.0, 16_000)
+    with pytest.raises(TooLongError, match=r"long\.wav: longer than the 10 s limit"):
+        decode_audio_at(str(long_wav), None, None, 16_000, max_seconds=10)
+    signal, rate = decode_audio_at(str(long_wav), 5.0, 12.0, 16_000, max_seconds=10)
+    assert signal.size / rate == pytest.approx(7.0, abs=0.01)
+
+
+def test_a_too_long_utterance_is_failed_in_a_run(tmp_path, ray_local):
+    import polars as pl
+
+    from etl.pipeline import RunConfig, run
+
+    root = tmp_path / "RAVDESS" / "Actor_01"
+    write_wav(root / "03-01-01-01-01-01-01.wav", 0.5)
+    write_wav(root / "03-01-02-01-01-01-01.wav", 4.0)
+    result = run(RunConfig(corpora=["ravdess"], roots=[str(tmp_path / "RAVDESS")],
+                           out=str(tmp_path / "out"), extractors=["audio_stats"],
+                           max_seconds=2.0))
+    st = pl.read_parquet(f"{result.path}/status/audio_stats/part-000000.parquet")
+    assert dict(zip(st["utt_id"], st["status"], strict=True)) == {
+        "ravdess_01-01-01-01-01-01": "ok", "ravdess_01-02-01-01-01-01": "failed"}
+    assert st.filter(pl.col("status") == "failed")["reason"].to_list() == ["TooLongError"]

@@ -38,7 +38,7 @@ def test_output_layout_and_card(demo_run):
     assert card["label_schema"]["version"] == "1.0.0"
     assert card["corpora"]["ravdess"]["utterances"] == 24
     ex = card["extractors"]["egemaps"]
-    assert ex["version"] == "2" and ex["config"] == {"feature_set": "eGeMAPSv02", "lld": True,
+    assert ex["version"] == "3" and ex["config"] == {"feature_set": "eGeMAPSv02", "lld": True,
                                                      "sample_rate": "native"}
     assert len(ex["functionals"]) == 88 and len(ex["lld"]) == 25
     assert any(name.endswith(".conf") for name in ex["models"])
