@@ -171,12 +171,14 @@ def manifest(
     """Write only the uniform manifest (utterances.parquet) and report unusable files."""
     from collections import Counter
 
-    from etl.store import UTTERANCES, Store
+    from etl.store import RATINGS, UTTERANCES, Store
     from etl.summary import print_reconciliation
 
     m = jobs.build_manifest(corpus, root)
     store = Store(out)
     store.write_table(UTTERANCES, m.table)
+    if m.ratings.num_rows:
+        store.write_table(RATINGS, m.ratings)
     if m.problems.num_rows:
         store.write_table("manifest_problems.parquet", m.problems)
         problems = m.problems.to_pylist()
@@ -279,7 +281,7 @@ def demo(
     console.print(f"demo corpus: {len(files)} files under {corpus_dir}")
     _run_and_report(RunConfig(corpora=["ravdess"], roots=[str(corpus_dir)], out=out,
                               name="demo", extractors=_split(extractors), num_cpus=num_cpus,
-                              shard_size=8))
+                              shard_size=8, reconcile=False))
 
 
 # OSError covers what the filesystem says under --out (no space left, permission denied):

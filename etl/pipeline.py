@@ -24,6 +24,7 @@ from etl.store import (
     BASE,
     CARD,
     ERRORS,
+    RATINGS,
     UTTERANCES,
     Store,
     UnsafeDatasetPath,
@@ -66,6 +67,9 @@ class RunConfig:
     # Longest utterance decoded, in seconds: memory grows with length (an hour at 48 kHz took
     # about 6 GiB with eGeMAPS), so longer ones fail by name instead of taking a worker down.
     max_seconds: float = 1200.0
+    # Compare with the publishers' counts (off for samples such as the demo corpus, where a
+    # shortfall is the point).
+    reconcile: bool = True
     adapters: dict[str, jobs.Adapter] = field(default_factory=dict)  # custom corpora by name
 
     def output_config(self) -> dict[str, Any]:
@@ -95,6 +99,7 @@ class Plan:
     store: Store
     # found vs publisher counts per corpus, subset and split (jobs/reconcile.py)
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    ratings: pa.Table | None = None  # per-annotator ratings (RATINGS_SCHEMA), where published
 
     @property
     def units(self) -> dict[str, str]:
@@ -107,22 +112,24 @@ class Plan:
         return (self.manifest.num_rows + size - 1) // size
 
 
-def _manifest(cfg: RunConfig) -> tuple[pa.Table, pa.Table, list[dict[str, Any]]]:
-    tables, problems, reconciliation = [], [], []
+def _manifest(cfg: RunConfig) -> tuple[pa.Table, pa.Table, list[dict[str, Any]], pa.Table]:
+    tables, problems, reconciliation, ratings = [], [], [], []
     for corpus, root in zip(cfg.corpora, cfg.roots, strict=True):
         m = jobs.build_manifest(cfg.adapters.get(corpus, corpus), root, cfg.label_version)
         tables.append(m.table)
         problems.append(m.problems)
         reconciliation += m.reconciliation
+        ratings.append(m.ratings)
     table = pa.concat_tables(tables).sort_by("utt_id")
     if pc.count_distinct(table["utt_id"]).as_py() != table.num_rows:
         raise jobs.CorpusError("utt_id collision across corpora: each id must be unique")
-    return table, pa.concat_tables(problems), reconciliation
+    return (table, pa.concat_tables(problems), reconciliation if cfg.reconcile else [],
+            pa.concat_tables(ratings))
 
 
 def plan(cfg: RunConfig) -> Plan:
     labels = load_label_schema(cfg.label_version)
-    manifest, problems, reconciliation = _manifest(cfg)
+    manifest, problems, reconciliation, ratings = _manifest(cfg)
     exs = [
         extractors.build(n, device=cfg.device, **cfg.extractor_config.get(n, {}))
         for n in cfg.extractors
@@ -130,9 +137,11 @@ def plan(cfg: RunConfig) -> Plan:
     label_schema = {"version": labels.version, "sha256": labels.sha256}
     media = versioning.table_digest(manifest.select(MEDIA_COLUMNS))
     output = cfg.output_config()
-    units = {BASE: versioning.digest({"format": versioning.FORMAT_VERSION,
-                                      "manifest": versioning.table_digest(manifest),
-                                      "shard_size": cfg.shard_size, "labels": label_schema})}
+    base = {"format": versioning.FORMAT_VERSION, "manifest": versioning.table_digest(manifest),
+            "shard_size": cfg.shard_size, "labels": label_schema}
+    if ratings.num_rows:  # the raters' labels are inputs too
+        base["ratings"] = versioning.table_digest(ratings)
+    units = {BASE: versioning.digest(base)}
     for ex in exs:
         units[ex.name] = versioning.digest({"format": versioning.FORMAT_VERSION, "media": media,
                                             "config": output, "extractor": ex.fingerprint()})
@@ -147,7 +156,7 @@ def plan(cfg: RunConfig) -> Plan:
         raise ValueError(f"dataset name {name!r}: expected letters, digits and _ . + - only, "
                          "so the output stays inside --out")
     store = Store(f"{cfg.out.rstrip('/')}/{name}/{version}")
-    return Plan(manifest, problems, exs, inputs, version, name, store, reconciliation)
+    return Plan(manifest, problems, exs, inputs, version, name, store, reconciliation, ratings)
 
 
 def run(cfg: RunConfig) -> RunResult:
@@ -230,6 +239,10 @@ def _ray_init(cfg: RunConfig) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if not os.environ.get("MER_ETL_DEBUG"):
+        # Ray's start-up lines (token set-up, "Started a local Ray instance") are not the
+        # user's business; MER_ETL_DEBUG=1 brings them back.
+        kwargs["logging_level"] = logging.ERROR
     if cfg.ray_address:
         ray.init(address=cfg.ray_address, **kwargs)
     else:
@@ -404,6 +417,8 @@ def _finish(cfg: RunConfig, p: Plan, stats: dict[str, Any], t0: float) -> dict[s
     errors = _errors(p, statuses)
     store.write_table(ERRORS, errors)
     store.write_table(UTTERANCES, validate_table(manifest, MANIFEST_SCHEMA, "utterances"))
+    if p.ratings is not None and p.ratings.num_rows:
+        store.write_table(RATINGS, p.ratings)
     files = {}
     for rel in store.files():
         sha, size = store.sha256(rel)

@@ -32,6 +32,7 @@ from fsspec import AbstractFileSystem
 CARD = "dataset.json"
 UTTERANCES = "utterances.parquet"
 ERRORS = "errors.parquet"
+RATINGS = "ratings.parquet"  # per-annotator ratings, where the corpus publishes them
 BASE = "base"
 BASE_TAR_RE = re.compile(r"^shards/shard-\d{6}\.tar$")
 

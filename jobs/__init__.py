@@ -8,9 +8,17 @@ from typing import Any
 import pyarrow as pa
 
 from jobs import cremad, emodb, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess
-from jobs.base import Adapter, CorpusError, ScanResult, hash_media, manifest_table, open_root
+from jobs.base import (
+    Adapter,
+    CorpusError,
+    ScanResult,
+    hash_media,
+    manifest_table,
+    open_root,
+    ratings_table,
+)
 from jobs.reconcile import flag_known_bad, reconcile
-from schemas import ERROR_SCHEMA, validate_table
+from schemas import ERROR_SCHEMA, RATINGS_SCHEMA, validate_table
 from schemas.labels import load_label_schema
 
 ADAPTERS: dict[str, Adapter] = {
@@ -25,6 +33,7 @@ class Manifest:
     problems: pa.Table  # ERROR_SCHEMA rows with stage="manifest"
     # found vs the publisher's stated counts, per subset and split (jobs/reconcile.py)
     reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    ratings: pa.Table = field(default_factory=lambda: RATINGS_SCHEMA.empty_table())
 
 
 def get_adapter(name: str) -> Adapter:
@@ -57,9 +66,11 @@ def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") 
     problems = validate_table(
         pa.Table.from_pylist(result.problems, schema=ERROR_SCHEMA), ERROR_SCHEMA, "problems"
     )
-    return Manifest(table=manifest_table(result.rows), problems=problems,
+    table = manifest_table(result.rows)
+    return Manifest(table=table, problems=problems,
                     reconciliation=reconcile(corpus, result.rows, result.problems,
-                                             result.release))
+                                             result.release),
+                    ratings=ratings_table(result.ratings, table))
 
 
 __all__ = ["ADAPTERS", "Adapter", "CorpusError", "Manifest", "build_manifest", "get_adapter"]

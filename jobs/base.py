@@ -30,6 +30,7 @@ class ScanResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     release: str | None = None  # the corpus release, where the layout tells it
+    ratings: list[dict[str, Any]] = field(default_factory=list)  # RATINGS_SCHEMA rows
 
     def bad_lines(self, corpus: str, errors: list[LabelFileError]) -> None:
         """Record each malformed line a parser skipped: it cost its own row, never the file."""
@@ -261,6 +262,19 @@ def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
         full.append(out)
     table = pa.Table.from_pylist(full, schema=MANIFEST_SCHEMA)
     return validate_table(table, MANIFEST_SCHEMA, "manifest")
+
+
+def ratings_table(ratings: list[dict[str, Any]], manifest: pa.Table) -> pa.Table:
+    """Rating rows of the utterances that made it into the manifest, sorted, validated."""
+    from schemas import RATINGS_SCHEMA
+
+    kept = set(manifest["utt_id"].to_pylist())
+    rows = [{name: r.get(name) for name in RATINGS_SCHEMA.names} | {"utt_id": safe_id(r["utt_id"])}
+            for r in ratings]
+    rows = sorted((r for r in rows if r["utt_id"] in kept),
+                  key=lambda r: (r["utt_id"], r["rater"], r["source"] or ""))
+    return validate_table(pa.Table.from_pylist(rows, schema=RATINGS_SCHEMA), RATINGS_SCHEMA,
+                          "ratings")
 
 
 class LabelFileError(ValueError):

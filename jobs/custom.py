@@ -287,7 +287,10 @@ def _scan_table(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResult:
             result.problem(spec.corpus, where, "UnsafePath", str(exc))
             continue
         if not fs.isfile(media):  # only regular files are media (a FIFO would hang a read)
-            result.problem(spec.corpus, media, "LabelWithoutMedia", f"{where}: no such media file")
+            kind, why = (("NotARegularFile", "not a regular file (FIFO, socket, device or "
+                          "folder)") if fs.exists(media) else ("LabelWithoutMedia",
+                                                               "no such media file"))
+            result.problem(spec.corpus, media, kind, f"{where}: {why}")
             continue
         values["video"] = _video(spec, fs, root, values.get("video"), where, result)
         try:

@@ -18,7 +18,8 @@ form: one row per rating with WorkerID (Workers in 1.6), EmoClass_Major, EmoClas
 EmoAct, EmoVal, EmoDom (1.6, 2.0); or FileName, EmoDetail with
 `WORKER00001; Angry; Angry,Frustrated; A:4.0; V:2.0; D:5.0;` (1.10-1.12). Each utterance's
 `soft_label` is the distribution of its raters' primary (EmoClass_Major) votes; every rating is
-kept in `meta.ratings`. A malformed line costs that line.
+a row of the dataset's `ratings.parquet` (schemas.RATINGS_SCHEMA). A malformed line costs
+that line.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def parse_detailed(text: str, path: str, bad: list[LabelFileError]
                           "second": row.get("EmoClass_Second", ""), "act": row["EmoAct"],
                           "val": row["EmoVal"], "dom": row["EmoDom"]}
             out[row["FileName"].strip()].append({
+                "source": f"{path}:{line}",
                 "rater": fields["rater"].strip(), "primary": fields["major"].strip() or None,
                 "secondary": [s.strip() for s in fields["second"].split(",") if s.strip()],
                 "arousal": _rating(fields["act"], path, line, "EmoAct"),
@@ -199,6 +201,8 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
         if stem(name) in transcripts:
             row["transcript"] = read_text(fs, transcripts[stem(name)]).strip()
         result.rows.append(row)
+        result.ratings += [{"utt_id": row["utt_id"], "corpus": CORPUS, "presentation": "audio",
+                            **r} for r in ratings.get(name, [])]
     return result
 
 
@@ -246,7 +250,7 @@ def _row(rec: dict[str, Any], path: str, ratings: list[dict[str, Any]] | None,
         # labels_consensus.csv orders the dimensions arousal, valence, dominance.
         **vad_fields(labels, CORPUS, rec["EmoVal"], rec["EmoAct"], rec["EmoDom"]),
         "soft_label": _soft(ratings, labels),
-        "meta": {"split_set": rec["Split_Set"], "ratings": ratings},
+        "meta": {"split_set": rec["Split_Set"], "raters": len(ratings or [])},
     }
 
 

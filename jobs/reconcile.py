@@ -56,11 +56,13 @@ def reconcile(corpus: str, rows: list[dict[str, Any]], problems: list[dict[str, 
         by_split = Counter(r.get("split") for r in subset)
         items = [("total", len(subset), exp.total)] if exp.total is not None else []
         items += [(s, by_split.get(s, 0), n) for s, n in exp.splits.items()]
+        warned = False  # one warning per subset: its total, else its first short split
         for split, found, expected in items:
             short = expected - found
+            warn = bool(expected and short > SHORTFALL_WARN * expected) and not warned
+            warned = warned or warn
             out.append({"corpus": corpus, "subset": exp.subset, "split": split, "found": found,
-                        "expected": expected,
-                        "warning": bool(expected and short > SHORTFALL_WARN * expected),
+                        "expected": expected, "warning": warn,
                         "causes": dict(causes) if short > 0 else {}, "source": exp.source})
     return out
 
@@ -87,6 +89,6 @@ def describe(item: dict[str, Any]) -> str:
     subset = "" if item["subset"] == "all" else f" {item['subset']}"
     causes = ", ".join(f"{k} {v:,}" for k, v in sorted(item["causes"].items()))
     if item["found"] < item["expected"] and not causes:
-        causes = "none recorded: the corpus as found holds fewer (see the count's source)"
+        causes = "none recorded: is the whole corpus under --root?"
     return (f"{item['corpus']}{subset} {item['split']}: {item['found']:,} of "
             f"{item['expected']:,}" + (f" (problems: {causes})" if causes else ""))

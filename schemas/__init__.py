@@ -4,6 +4,7 @@ from schemas.labels import LabelSchema, UnknownLabelError, load_label_schema
 from schemas.tables import (
     ERROR_SCHEMA,
     MANIFEST_SCHEMA,
+    RATINGS_SCHEMA,
     STATUS_SCHEMA,
     SchemaMismatchError,
     validate_table,
@@ -12,6 +13,7 @@ from schemas.tables import (
 __all__ = [
     "ERROR_SCHEMA",
     "MANIFEST_SCHEMA",
+    "RATINGS_SCHEMA",
     "STATUS_SCHEMA",
     "LabelSchema",
     "SchemaMismatchError",

@@ -45,6 +45,24 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 
+# One row per rating an annotator gave an utterance, where the corpus publishes them
+# (MSP-Podcast's labels_detailed.csv). Values are native: classes as the corpus names them,
+# dimensions on the corpus's own scale (`vad_native_min/max` of the utterance).
+RATINGS_SCHEMA = pa.schema(
+    [
+        pa.field("utt_id", pa.string(), nullable=False),
+        pa.field("corpus", pa.string(), nullable=False),
+        pa.field("rater", pa.string(), nullable=False),  # as the corpus names the annotator
+        pa.field("presentation", pa.string()),  # what the rater perceived: audio | video | ...
+        pa.field("primary", pa.string()),  # the rater's main class, native name
+        pa.field("secondary", pa.list_(pa.string())),  # further classes the rater chose
+        pa.field("valence", pa.float32()),
+        pa.field("arousal", pa.float32()),
+        pa.field("dominance", pa.float32()),
+        pa.field("source", pa.string()),  # file:line it came from
+    ]
+)
+
 # What failed, where, and why. utt_id is null for problems found before an utterance exists
 # (a foreign file in the corpus tree, an unreadable directory).
 ERROR_SCHEMA = pa.schema(

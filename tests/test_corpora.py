@@ -261,3 +261,32 @@ def test_adapters_read_through_fsspec(tmp_path):
     m = jobs.build_manifest("savee", f"file://{root}")
     assert m.table.num_rows == 7
     assert m.table["audio_uri"][0].as_py().startswith(str(root))
+
+
+def test_msp_podcast_ratings_land_in_the_dataset(tmp_path, ray_local):
+    """labels_detailed.csv -> soft labels in the manifest and ratings.parquet in the dataset,
+    listed (and hashed) in the card; a changed rating gives a new version."""
+    import pyarrow.parquet as pq
+
+    from etl.pipeline import RunConfig, run
+
+    root = corpora.make_msp_podcast(tmp_path / "msp")
+    detailed = root / "Labels" / "labels_detailed.csv"
+    detailed.write_text(
+        "FileName,EmoDetail\n"
+        "MSP-PODCAST_0001_0008.wav,WORKER00001; Neutral; Neutral; A:2.0; V:4.0; D:3.0;\n"
+        "MSP-PODCAST_0001_0008.wav,WORKER00002; Sad; Sad,Tired; A:2.0; V:3.0; D:2.0;\n"
+        "MSP-PODCAST_0001_0008.wav,garbage\n")
+    cfg = RunConfig(corpora=["msp_podcast"], roots=[str(root)], out=str(tmp_path / "out"),
+                    extractors=[])
+    first = run(cfg)
+    ratings = pq.read_table(f"{first.path}/ratings.parquet").to_pylist()
+    assert [(r["rater"], r["primary"], r["secondary"]) for r in ratings] == [
+        ("WORKER00001", "Neutral", ["Neutral"]), ("WORKER00002", "Sad", ["Sad", "Tired"])]
+    assert "ratings.parquet" in first.card["files"]
+    assert first.card["counts"]["problems_by_type"]["MalformedLine"] == 1
+    row = next(r for r in pq.read_table(f"{first.path}/utterances.parquet").to_pylist()
+               if r["utt_id"] == "msp_podcast_MSP-PODCAST_0001_0008")
+    assert soft(row) == {"neutral": 0.5, "sad": 0.5}
+    detailed.write_text(detailed.read_text().replace("D:2.0;", "D:2.5;"))
+    assert run(cfg).version != first.version

@@ -163,8 +163,12 @@ def test_msp_podcast_every_release_naming(tmp_path, release):
                       {"train": 600, "validation": 600, "test1": 600, "test2": 600, "test3": 600})
     r = rows["msp_podcast_MSP-PODCAST_0001_0002"]  # EmoClass S, three raters' primary: Sad
     assert (r["label"], r["soft_label"]) == ("sad", [{"label": "sad", "p": 1.0}])
-    assert [x["rater"] for x in r["meta"]["ratings"]] == ["WORKER00001", "WORKER00002",
-                                                          "WORKER00003"]
-    assert r["meta"]["ratings"][0]["secondary"] == ["Sad", "Concerned"]
+    assert m.ratings.num_rows == 9000  # three raters per segment, one row per rating
+    mine = [x for x in m.ratings.to_pylist() if x["utt_id"] == r["utt_id"]]
+    assert [x["rater"] for x in mine] == ["WORKER00001", "WORKER00002", "WORKER00003"]
+    assert (mine[0]["primary"], mine[0]["secondary"], mine[0]["presentation"]) == (
+        "Sad", ["Sad", "Concerned"], "audio")
+    assert (mine[0]["arousal"], mine[0]["valence"], mine[0]["dominance"]) == (4.0, 3.0, 5.0)
+    assert mine[0]["source"].endswith("labels_detailed.csv:5")
     other = rows["msp_podcast_MSP-PODCAST_0001_0009"]  # O; raters say "Other-Concerned"
     assert other["soft_label"] == [{"label": "other", "p": 1.0}]
