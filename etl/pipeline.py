@@ -294,9 +294,11 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
             log.warning("workers died repeatedly (%s); processing the %d utterances left in "
                         "small groups to find the ones that kill them", type(exc).__name__,
                         left.num_rows)
-            for row in quarantine.run(left, [(ex.name, ex.config) for ex in exs], cfg.device,
-                                      rates, cfg.batch_size, cfg.max_seconds):
-                collector.add(row)
+            with progress_bar(left.num_rows, "utterances, isolating worker deaths") as advance:
+                for row in quarantine.run(left, [(ex.name, ex.config) for ex in exs],
+                                          cfg.device, rates, cfg.batch_size, cfg.max_seconds):
+                    collector.add(row)
+                    advance(1)
         return collector.stats()
     finally:
         if started:

@@ -198,6 +198,9 @@ def verify(store: Store) -> list[str]:
     card = store.read_card()
     problems = []
     listed = card.get("files", {})
+    if not isinstance(listed, dict) or not all(
+            isinstance(v, dict) and {"sha256", "bytes"} <= set(v) for v in listed.values()):
+        return ["the card's `files` is not a mapping path -> {sha256, bytes}"]
     for rel, expected in sorted(listed.items()):
         try:
             check_rel(rel)

@@ -222,6 +222,9 @@ def _row(spec: JobSpec, values: dict[str, Any], media: str, path: str,
     for role in NUMERIC & set(values):
         if values[role] is not None:
             values[role] = to_float(str(values[role]), path, loc, f"a number for {role}")
+    start, end = values.get("start"), values.get("end")
+    if (start is not None and start < 0) or (end is not None and end <= (start or 0.0)):
+        raise LabelFileError(path, loc, "a span with 0 <= start < end", f"{start} - {end}")
     speaker = values.get("speaker")
     info = spec.speakers.get(str(speaker), {}) if speaker is not None else {}
     row = {

@@ -6,8 +6,10 @@ consensus code, [valence, activation, dominance] on 1-5, and the turn's span in 
 Audio is the sentence WAV; video is the dialog AVI cut to the span (both actors side by side).
 Soft labels are the external evaluators' categorical votes (`C-E*` lines; each evaluator's vote
 split evenly over the labels they list); the actors' self-assessments (`C-F*`, `C-M*`) are kept in
-`meta` only. The speaker is the session plus the gender letter of the speaking actor (the fourth
-character from the end of the utterance id), not the `Ses01F` prefix.
+`meta` only. Every evaluator's categories and dimensional ratings (`A-*` lines, `val N; act N;
+dom N;`) are rows of the dataset's `ratings.parquet`. The speaker is the session plus the
+gender letter of the speaking actor (the fourth character from the end of the utterance id),
+not the `Ses01F` prefix.
 
 Split: leave-one-session-out is the convention, so `fold` is the session number; the default
 `split` is sessions 1-3 train, 4 validation, 5 test.
@@ -43,6 +45,8 @@ SUMMARY_RE = re.compile(
     r"\[\s*(\S+?),\s*(\S+?),\s*(\S+?)\s*\]\s*$"
 )
 VOTE_RE = re.compile(r"^C-([A-Z]+\d*):\s*(.*?)\s*\((.*)\)\s*$")
+# "A-E3:<TAB>val 3; act 2; dom  2;<TAB>()": one evaluator's dimensional ratings (1-5)
+DIMS_RE = re.compile(r"^A-([A-Z]+\d*):\s*val\s*([^;]*);\s*act\s*([^;]*);\s*dom\s*([^;]*);")
 TRANSCRIPT_RE = re.compile(r"^(Ses\d\d[FM]_\S+) \[(\d+\.\d+)-(\d+\.\d+)\]:\s?(.*)$")
 PATHS = {
     "eval": re.compile(r"/Session(\d)/dialog/EmoEvaluation/([^/]+)\.txt$"),
@@ -61,6 +65,9 @@ class Turn:
     vad: tuple[float | None, float | None, float | None]
     line: int
     votes: dict[str, list[str]] = field(default_factory=dict)  # evaluator -> labels
+    # evaluator -> (valence, arousal, dominance) from A- lines; where each rating came from
+    dims: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
 
 
 def parse_evaluation(text: str, path: str, vote_names: set[str],
@@ -101,12 +108,50 @@ def parse_evaluation(text: str, path: str, vote_names: set[str],
                 known = [v for v in names if v in vote_names]
                 if known:
                     current.votes[m.group(1)] = known
-            elif not line.startswith("A-"):
+                    current.lines.setdefault(m.group(1), n)
+            elif line.startswith("A-"):
+                m = DIMS_RE.match(line)
+                if not m:
+                    raise LabelFileError(path, n, "A-<evaluator>:<TAB>val N; act N; dom N;", line)
+                if current is not None:
+                    current.dims[m.group(1)] = tuple(_rating(v, path, n, bad)
+                                                     for v in m.group(2, 3, 4))
+                    current.lines.setdefault(m.group(1), n)
+            else:
                 raise LabelFileError(path, n, "a summary line, C-<evaluator> or A-<evaluator> "
                                      "line", line)
         except LabelFileError as exc:
             bad.append(exc)
     return turns
+
+
+def _rating(value: str, path: str, n: int, bad: list[LabelFileError]) -> float | None:
+    """One evaluator's 1-5 rating; a bad or missing one is null (and counted when not blank)."""
+    if not value.strip():
+        return None
+    try:
+        out = to_float(value.strip(), path, n, "a rating 1-5")
+        if 1 <= out <= 5:
+            return out
+        raise LabelFileError(path, n, "a rating 1-5 (kept as null)", value)
+    except LabelFileError as exc:
+        bad.append(exc)
+        return None
+
+
+def ratings(turn: Turn, utt_id: str, path: str) -> list[dict[str, Any]]:
+    """One row per evaluator of a turn: the categories they chose (first = primary) and their
+    valence/activation/dominance. `E*` are external evaluators; `F*`/`M*` the actors'
+    self-assessments. Evaluators saw the audio-visual recording."""
+    out = []
+    for rater in sorted(set(turn.votes) | set(turn.dims)):
+        names = turn.votes.get(rater, [])
+        v, a, d = turn.dims.get(rater, (None, None, None))
+        out.append({"utt_id": utt_id, "corpus": CORPUS, "rater": rater,
+                    "presentation": "audiovisual", "primary": names[0] if names else None,
+                    "secondary": names[1:], "valence": v, "arousal": a, "dominance": d,
+                    "source": f"{path}:{turn.lines[rater]}"})
+    return out
 
 
 def _summary(line: str, path: str, n: int, bad: list[LabelFileError]) -> Turn:
@@ -180,6 +225,8 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             result.rows.append(_row(turn, found, texts.get(utt), labels))
         except UnknownLabelError as exc:
             result.problem(CORPUS, where[utt], "UnknownLabel", str(exc))
+            continue
+        result.ratings += ratings(turn, f"{CORPUS}_{utt}", where[utt].rsplit(":", 1)[0])
     return result
 
 

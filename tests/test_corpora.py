@@ -290,3 +290,21 @@ def test_msp_podcast_ratings_land_in_the_dataset(tmp_path, ray_local):
     assert soft(row) == {"neutral": 0.5, "sad": 0.5}
     detailed.write_text(detailed.read_text().replace("D:2.0;", "D:2.5;"))
     assert run(cfg).version != first.version
+
+
+def test_iemocap_evaluators_are_ratings_rows(tmp_path):
+    root = corpora.make_iemocap(tmp_path / "iemocap")
+    m = jobs.build_manifest("iemocap", str(root))
+    rows = [r for r in m.ratings.to_pylist() if r["utt_id"] == "iemocap_Ses01F_impro01_F000"]
+    # C-E2, C-E3, C-E4 and the actor's C-F1; A-E3 and A-F1 carry val/act/dom
+    assert [r["rater"] for r in rows] == ["E2", "E3", "E4", "F1"]
+    e3 = rows[1]
+    assert (e3["primary"], e3["secondary"], e3["presentation"]) == ("Neutral", [], "audiovisual")
+    assert (e3["valence"], e3["arousal"], e3["dominance"]) == (3.0, 2.0, 2.0)
+    assert rows[0]["valence"] is None and rows[3]["dominance"] == 1.0
+    assert e3["source"].endswith("Ses01F_impro01.txt:5")
+    m000 = [r for r in m.ratings.to_pylist() if r["utt_id"] == "iemocap_Ses01F_impro01_M000"]
+    assert (m000[0]["rater"], m000[0]["primary"], m000[0]["secondary"]) == (
+        "E1", "Excited", ["Happiness"])
+    # only utterances in the manifest have ratings (F002 has no WAV)
+    assert not [r for r in m.ratings.to_pylist() if r["utt_id"].endswith("F002")]

@@ -132,6 +132,7 @@ def test_iemocap(tmp_path):
     assert len(rows) == 10039 and not m.problems.num_rows
     assert_publisher_counts(m, rows, "iemocap")
     assert len({r["meta"]["dialog"] for r in rows.values()}) == 151
+    assert m.ratings.num_rows == 3 * 10039  # E1, E2 and the actor's self-assessment per turn
     assert Counter(r["label"] for r in rows.values() if r["label"] in
                    ("neutral", "happy", "excited", "angry", "sad")) == {
         "neutral": 1708, "happy": 595, "excited": 1041, "angry": 1103, "sad": 1084}

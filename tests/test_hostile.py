@@ -103,6 +103,10 @@ def test_a_card_naming_dotdot_is_never_followed(dataset_copy, tmp_path):
     card_path.write_text(json.dumps(card))
     problems = verify(Store(str(dataset_copy)))
     assert sum(p.startswith("unsafe path in the card") for p in problems) == 2
+    card_path.write_text(json.dumps({**card, "files": ["../secret.txt"]}))
+    assert verify(Store(str(dataset_copy))) == [
+        "the card's `files` is not a mapping path -> {sha256, bytes}"]
+    card_path.write_text(json.dumps(card))
     with pytest.raises(ValueError, match="not a relative path inside the dataset"):
         Store(str(dataset_copy)).read_bytes("../secret.txt")
     card["files"] = {"shards/egemaps/../../../secret.tar": {}, **card["files"]}
@@ -145,6 +149,18 @@ def test_custom_rows_cannot_leave_the_root(tmp_path):
     # nothing outside was hashed into the manifest
     assert not any("outside" in (u or "") or "passwd" in (u or "")
                    for u in m.table["audio_uri"].to_pylist())
+
+
+def test_custom_rows_with_impossible_spans_cost_their_row(tmp_path):
+    table = _table_job(tmp_path, ["a.wav,h,0.5,0.2", "a.wav,h,-1,0.2", "sub/b.wav,h,0.0,0.2"],
+                       header="file,label,start,end")
+    spec = custom.load_job(None, corpus="mine", manifest=table,
+                           columns={"media": "file", "label": "label", "start": "start",
+                                    "end": "end"}, labels={"h": "happy"})
+    m = jobs.build_manifest(custom.make_adapter(spec), custom.default_root(spec))
+    assert m.table["utt_id"].to_pylist() == ["mine_b"]
+    msgs = [p["message"] for p in m.problems.to_pylist()]
+    assert len(msgs) == 2 and all("expected a span with 0 <= start < end" in s for s in msgs)
 
 
 def test_custom_video_column_follows_the_same_policy_and_root(tmp_path):
@@ -381,3 +397,20 @@ def test_a_too_long_utterance_is_failed_in_a_run(tmp_path, ray_local):
     assert dict(zip(st["utt_id"], st["status"], strict=True)) == {
         "ravdess_01-01-01-01-01-01": "ok", "ravdess_01-02-01-01-01-01": "failed"}
     assert st.filter(pl.col("status") == "failed")["reason"].to_list() == ["TooLongError"]
+
+
+def test_a_run_whose_workers_always_die_stops_with_one_line(tmp_path):
+    repo = str(Path(__file__).resolve().parents[1])
+    for actor in range(1, 4):  # every clip kills its worker
+        write_wav(tmp_path / "RAVDESS" / f"Actor_{actor:02d}" /
+                  f"03-01-01-01-01-01-{actor:02d}.wav", 2.0)
+    env = {"MER_ETL_EXTRACTORS": "tests.killer",
+           "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    proc = _cli("run", "ravdess", "--root", str(tmp_path / "RAVDESS"), "--out",
+                str(tmp_path / "out"), "--extractors", "killer", "--num-cpus", "2",
+                "--batch-size", "1", env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    tail = proc.stderr[proc.stderr.rindex("error: "):]  # the last thing said, one message
+    assert tail.startswith("error: workers die on every utterance (3 tried alone"), tail
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "out").glob("*/*/dataset.json"))  # no card: not complete
