@@ -20,6 +20,8 @@ CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
 
 MANIFEST ?=
 JOB ?=
+# further `mer-etl run` options for the corpus and cluster targets, e.g. "--shard-size 64"
+MER_ETL_ARGS ?=
 
 .PHONY: install system-deps demo test lint clean custom bench bench-audio bench-faces bench-loader \
         $(CORPORA)
@@ -64,7 +66,8 @@ lint: $(STAMP)
 # One target per corpus: make ravdess ROOT=/data/RAVDESS [OUT=out] [EXTRACTORS=egemaps]
 $(CORPORA): $(STAMP)
 	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=/path/to/corpus [OUT=out]"; exit 2; }
-	$(BIN)/mer-etl run $@ --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG)
+	$(BIN)/mer-etl run $@ --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) $(CPU_FLAG) \
+	  $(MER_ETL_ARGS)
 
 # The same job on an existing Ray cluster: make cluster-ravdess ROOT=s3://bucket/RAVDESS
 # OUT=s3://bucket/out RAY_ADDRESS=http://head:8265. The repository is the job's working_dir
@@ -76,7 +79,8 @@ cluster-%: $(STAMP)
 	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=s3://... OUT=s3://... RAY_ADDRESS=..."; exit 2; }
 	$(BIN)/ray job submit --address "$(RAY_ADDRESS)" --working-dir . \
 	  --runtime-env-json '$(RUNTIME_ENV)' -- \
-	  python -m etl.cli run $* --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) --ray-address auto
+	  python -m etl.cli run $* --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) \
+	  --ray-address auto $(MER_ETL_ARGS)
 
 # Speed and memory of the whole pipeline; writes bench/results.md (commit it with the machine).
 bench: $(STAMP)

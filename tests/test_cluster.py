@@ -41,3 +41,82 @@ def test_run_on_an_existing_cluster(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+
+
+def _wait_for_job_agent(address: str, env: dict[str, str]) -> None:
+    """The head accepts jobs a few seconds after `ray start` returns: submit a no-op until
+    it runs."""
+    deadline = time.monotonic() + 90
+    while True:
+        probe = subprocess.run([str(BIN / "ray"), "job", "submit", "--address", address, "--",
+                                "true"], env=env, capture_output=True, text=True, timeout=120)
+        if probe.returncode == 0:
+            return
+        assert time.monotonic() < deadline, probe.stderr[-2000:]
+        time.sleep(2)
+
+
+def _data_files(version: Path) -> dict[str, str]:
+    card = json.loads((version / "dataset.json").read_text())
+    return {rel: f["sha256"] for rel, f in card["files"].items()}
+
+
+def test_make_cluster_submits_a_job_and_a_killed_job_resumes_identically(tmp_path):
+    """`make cluster-<corpus>` against a real head node (dashboard and job server on
+    127.0.0.1): the job runs with the repository as working_dir; stopped mid-run and
+    submitted again it resumes, and its files are byte-identical to an uninterrupted run."""
+    from tests.media import write_wav
+
+    port, dash = _free_port(), _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}"}
+    subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
+                    "--port", str(port), "--dashboard-host", "127.0.0.1", "--dashboard-port",
+                    str(dash), "--include-dashboard=true", "--num-cpus", "2",
+                    "--disable-usage-stats"], env=env, check=True, capture_output=True,
+                   timeout=120)
+    try:
+        _wait_for_job_agent(f"http://127.0.0.1:{dash}", env)
+        root = tmp_path / "RAVDESS"
+        for actor in range(1, 11):
+            for emo in ("01", "03", "04", "05"):
+                write_wav(root / f"Actor_{actor:02d}" / f"03-01-{emo}-01-01-01-{actor:02d}.wav",
+                          3.0)
+        make = ["make", "-s", "--no-print-directory", "cluster-ravdess", f"ROOT={root}",
+                f"RAY_ADDRESS=http://127.0.0.1:{dash}", "MER_ETL_ARGS=--shard-size 4"]
+        repo = Path(__file__).resolve().parents[1]
+        out = tmp_path / "out"
+        # the job, stopped once its first shard is written
+        job = subprocess.Popen([*make, f"OUT={out}"], cwd=repo, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+        deadline = time.monotonic() + 240
+        while not list(out.glob("ravdess/*/status/egemaps/part-000000.parquet")):
+            assert job.poll() is None, job.stdout.read()
+            assert time.monotonic() < deadline, "no shard written in 240 s"
+            time.sleep(0.2)
+        from ray.job_submission import JobStatus, JobSubmissionClient
+
+        client = JobSubmissionClient(f"http://127.0.0.1:{dash}")
+        (running,) = [j for j in client.list_jobs() if j.status == JobStatus.RUNNING
+                      and "etl.cli run ravdess" in j.entrypoint]
+        client.stop_job(running.submission_id)
+        job.wait(timeout=120)
+        (version,) = out.glob("ravdess/*")
+        assert not (version / "dataset.json").exists(), "the job finished before it was stopped"
+        # submitted again: it resumes the same version
+        again = subprocess.run([*make, f"OUT={out}"], cwd=repo, env=env, text=True,
+                               capture_output=True, timeout=300)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert "succeeded" in again.stdout + again.stderr
+        # an uninterrupted run gives the same version, byte for byte
+        clean = subprocess.run([*make, f"OUT={tmp_path / 'clean'}"], cwd=repo, env=env,
+                               text=True, capture_output=True, timeout=300)
+        assert clean.returncode == 0, clean.stdout[-3000:]
+        (clean_version,) = (tmp_path / "clean").glob("ravdess/*")
+        assert clean_version.name == version.name
+        assert _data_files(version) == _data_files(clean_version)
+        # 10 shards x (base tar, egemaps feature part, tar, status part), plus the tables
+        assert len(_data_files(version)) >= 10 * 4
+    finally:
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True,
+                       timeout=120)
