@@ -26,6 +26,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn emotion-recognition corpora into versioned feature shards.")
 console = Console()
 err = Console(stderr=True)
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="also show progress notes (shards written, reuse, resume) and "
+                                "Ray's own output")] = False,
+) -> None:
+    if verbose:
+        os.environ["MER_ETL_VERBOSE"] = "1"  # read by etl.quiet, inherited by Ray workers
+        logging.getLogger("mer_etl").setLevel(logging.INFO)
 MAX_PROBLEM_LINES = 20  # the rest are in manifest_problems.parquet
 
 
@@ -291,7 +302,11 @@ KNOWN_ERRORS = (jobs.CorpusError, FileNotFoundError, DecodeError, UnknownLabelEr
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Our notes (shards written, reuse, resume) are INFO: shown with -v or MER_ETL_DEBUG; the
+    # progress bar and the summary say the same for everyone.
+    loud = os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE")
+    logging.getLogger("mer_etl").setLevel(logging.INFO if loud else logging.WARNING)
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
         # Without standalone mode click returns a typer.Exit's code instead of exiting.

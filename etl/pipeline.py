@@ -20,6 +20,7 @@ import jobs
 from etl import quarantine, words
 from etl import version as versioning
 from etl.progress import progress_bar
+from etl.quiet import native_stderr_to_log
 from etl.store import (
     BASE,
     CARD,
@@ -239,7 +240,7 @@ def _ray_init(cfg: RunConfig) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if not os.environ.get("MER_ETL_DEBUG"):
+    if not (os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE")):
         # Ray's start-up lines (token set-up, "Started a local Ray instance") are not the
         # user's business; MER_ETL_DEBUG=1 brings them back.
         kwargs["logging_level"] = logging.ERROR
@@ -255,6 +256,12 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
              write_base: bool) -> dict[str, Any]:
     import ray
 
+    with native_stderr_to_log():
+        return _process_on_ray(ray, cfg, p, todo, exs, write_base)
+
+
+def _process_on_ray(ray: Any, cfg: RunConfig, p: Plan, todo: pa.Table,
+                    exs: list[extractors.Extractor], write_base: bool) -> dict[str, Any]:
     started = _ray_init(cfg)
     try:
         ctx = ray.data.DataContext.get_current()
@@ -281,7 +288,7 @@ def _process(cfg: RunConfig, p: Plan, todo: pa.Table, exs: list[extractors.Extra
                             size=max_gpus if any(e.resources().num_gpus for e in group)
                             else max_actors)
         collector = _Collector(p, todo, exs, write_base)
-        if not os.environ.get("MER_ETL_DEBUG"):
+        if not (os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE")):
             # A stream that fails on dead workers is handled below (the quarantine); Ray
             # Data would still log it as an ERROR with a traceback.
             logging.getLogger("ray.data").setLevel(logging.CRITICAL)
@@ -314,6 +321,7 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], cfg: RunConfig,
 
     res = [ex.resources() for ex in group]
     memory = sum(r.memory_mb or 0 for r in res)
+    gpus = max(r.num_gpus for r in res)
     with warnings.catch_warnings():
         # Ray 2.60 takes max_restarts only through **ray_remote_args, which it already calls
         # deprecated without a replacement.
@@ -327,7 +335,9 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], cfg: RunConfig,
             # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
             # from the start (an autoscaling pool stayed at one actor on small machines).
             compute=ray.data.ActorPoolStrategy(size=size),
-            num_cpus=max(r.num_cpus for r in res), num_gpus=max(r.num_gpus for r in res),
+            # A GPU stage names only its GPUs: Ray reserves one CPU per GPU map worker by
+            # itself, and naming both is what it warns about as experimental.
+            num_cpus=None if gpus else max(r.num_cpus for r in res), num_gpus=gpus or None,
             memory=memory * 2**20 if memory else None,
             # Ray restarts a killed actor and retries its batch forever by default: under
             # memory pressure a run would loop without end. Bounded; what is left after that

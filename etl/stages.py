@@ -38,7 +38,7 @@ def finite(ex: extractors.Extractor, arrays: dict[str, np.ndarray]) -> dict[str,
     return arrays
 
 
-AUDIO_RE = re.compile(r"^audio_(\d+|native)(_sr)?$")
+AUDIO_RE = re.compile(r"^audio_(\d+|native)$")  # the samples; their rates (`_sr`) travel on
 
 
 def rate_column(rate: int | None) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-FORMAT_VERSION = 1  # bump when the output layout changes
+FORMAT_VERSION = 2  # bump when the output layout changes (2: status parts carry sample_rate)
 VERSION_CHARS = 16
 
 

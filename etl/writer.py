@@ -20,7 +20,9 @@ from schemas import STATUS_SCHEMA, validate_table
 def status_row(row: dict[str, Any], name: str, modality: str = "audio") -> dict[str, Any]:
     """ok / skipped / failed for one utterance and one extractor, with where and why."""
     out = {"utt_id": row["utt_id"], "extractor": name, "status": "ok", "stage": None,
-           "reason": None, "message": None, "duration_s": row.get("duration_s")}
+           "reason": None, "message": None, "duration_s": row.get("duration_s"),
+           # the stream's own rate, known where some extractor decoded at it (eGeMAPS does)
+           "sample_rate": row.get("audio_native_sr")}
     if row.get("worker_error_type"):  # it killed its worker, alone too (etl/quarantine.py)
         out.update(status="failed", stage="worker", reason=row["worker_error_type"],
                    message=row["worker_error"])

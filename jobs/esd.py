@@ -37,7 +37,7 @@ CORPUS = "esd"
 LAYOUT = ("00NN/<Emotion>/00NN_NNNNNN.wav (or 00NN/<Emotion>/{train,evaluation,test}/...) "
           "with 00NN/00NN.txt")
 WAV_RE = re.compile(
-    r"/(\d{4})/([^/]+)/(?:(train|evaluation|test)/)?(\d{4})_(\d{6})\.wav$")
+    r"/(\d{4})/([^/]+)/(?:(train|evaluation|test)/)?(\d{4})_(\d{6})\.(?i:wav)$")
 TRANSCRIPT_RE = re.compile(r"/(\d{4})/(\d{4})\.txt$")
 LINE_RE = re.compile(r"^(\d{4}_\d{6})(?:\t|\s+)(.*)$")
 SPLITS = {"train": "train", "evaluation": "validation", "test": "test"}
@@ -116,6 +116,8 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
     seen: dict[str, str] = {}
     for path, m in wavs:
         speaker, emotion, folder_split, file_speaker, number = m.groups()
+        # copies re-packed on case-insensitive systems carry `angry/` for `Angry/`
+        emotion = next((b for b in BLOCKS if b.lower() == emotion.lower()), emotion)
         utt = f"{file_speaker}_{number}"
         if file_speaker != speaker or not 1 <= int(number) <= 1750:
             result.problem(CORPUS, path, "UnexpectedFile",
@@ -157,7 +159,8 @@ def _check_label(result: ScanResult, path: str, utt: str, emotion: str, canonica
         result.problem(CORPUS, path, "LabelMismatch", f"{utt}: folder {emotion} but ids of this "
                        f"number are {block} in ESD; the folder is used")
     said = text[1] if text else None
-    entry = labels.corpus(CORPUS)["labels"].get(said) if said else None
+    table = labels.corpus(CORPUS)["labels"]
+    entry = (table.get(said) or table.get(said.capitalize())) if said else None
     if said and (entry is None or entry.get("canonical") != canonical):
         result.problem(CORPUS, path, "LabelMismatch", f"{utt}: folder {emotion} but the "
                        f"transcript says {said!r}; the folder is used")

@@ -21,8 +21,8 @@ from schemas.labels import LabelSchema
 CORPUS = "savee"
 LAYOUT = ("AudioData/<DC|JE|JK|KL>/<a|d|f|h|n|sa|su><nn>.wav or flat "
           "<DC|JE|JK|KL>_<a|d|f|h|n|sa|su><nn>.wav")
-NESTED_RE = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})\.wav$")
-FLAT_RE = re.compile(r"^(DC|JE|JK|KL)_(sa|su|a|d|f|h|n)(\d{2})\.wav$")
+NESTED_RE = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})\.(?i:wav)$")
+FLAT_RE = re.compile(r"^(DC|JE|JK|KL)_(sa|su|a|d|f|h|n)(\d{2})\.(?i:wav)$")
 SPLITS = {"DC": "train", "JE": "train", "JK": "validation", "KL": "test"}
 
 

@@ -114,5 +114,6 @@ STATUS_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),  # why skipped, or the error type when failed
         pa.field("message", pa.string()),
         pa.field("duration_s", pa.float64()),  # decoded audio seconds
+        pa.field("sample_rate", pa.int32()),  # the media's own rate (null: never decoded at it)
     ]
 )

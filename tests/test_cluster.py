@@ -69,11 +69,17 @@ def test_make_cluster_submits_a_job_and_a_killed_job_resumes_identically(tmp_pat
 
     port, dash = _free_port(), _free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PATH": f"{BIN}:{os.environ['PATH']}"}
-    subprocess.run([str(BIN / "ray"), "start", "--head", "--node-ip-address", "127.0.0.1",
-                    "--port", str(port), "--dashboard-host", "127.0.0.1", "--dashboard-port",
-                    str(dash), "--include-dashboard=true", "--num-cpus", "2",
-                    "--disable-usage-stats"], env=env, check=True, capture_output=True,
-                   timeout=120)
+    # --block in a process group of its own: stopping it stops this head node alone
+    # (`ray stop` would stop every Ray on the machine, the test session's own included)
+    # Every agent port is a free one: the test session's own Ray may hold the defaults.
+    agents = [f"--{name}={_free_port()}" for name in (
+        "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port",
+        "runtime-env-agent-port", "ray-client-server-port")]
+    head = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+         "--port", str(port), "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash),
+         "--include-dashboard=true", "--num-cpus", "2", "--disable-usage-stats", *agents],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for_job_agent(f"http://127.0.0.1:{dash}", env)
         root = tmp_path / "RAVDESS"
@@ -118,5 +124,5 @@ def test_make_cluster_submits_a_job_and_a_killed_job_resumes_identically(tmp_pat
         # 10 shards x (base tar, egemaps feature part, tar, status part), plus the tables
         assert len(_data_files(version)) >= 10 * 4
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True,
-                       timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)

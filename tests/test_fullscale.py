@@ -173,3 +173,21 @@ def test_msp_podcast_every_release_naming(tmp_path, release):
     assert mine[0]["source"].endswith("labels_detailed.csv:5")
     other = rows["msp_podcast_MSP-PODCAST_0001_0009"]  # O; raters say "Other-Concerned"
     assert other["soft_label"] == [{"label": "other", "p": 1.0}]
+
+
+def test_case_variants_of_real_names_still_land(tmp_path):
+    """Copies re-packed on case-insensitive systems: ESD `angry/` folders, SAVEE `.WAV`."""
+    esd = tmp_path / "esd"
+    fullscale.link(esd / "0011" / "angry" / "0011_000351.wav")
+    fullscale.link(esd / "0011" / "Neutral" / "0011_000001.WAV", "wav")
+    (esd / "0011" / "0011.txt").write_text("0011_000351\tText.\tangry\n0011_000001\tText.\t"
+                                           "Neutral\n")
+    m = jobs.build_manifest("esd", str(esd))
+    assert sorted(zip(m.table["utt_id"].to_pylist(), m.table["label"].to_pylist(),
+                      strict=True)) == [("esd_0011_000001", "neutral"), ("esd_0011_000351",
+                                                                           "angry")]
+    assert m.problems.num_rows == 0  # `angry` in the transcript agrees with the folder
+    savee = tmp_path / "savee"
+    fullscale.link(savee / "JE_n23.WAV", "wav")
+    assert jobs.build_manifest("savee", str(savee)).table["utt_id"].to_pylist() == [
+        "savee_JE_n23"]

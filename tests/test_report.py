@@ -21,16 +21,58 @@ def screenshot(html: Path, png: Path, profile: Path) -> None:
                    check=True, capture_output=True, timeout=120)
 
 
+def test_speaker_overlap_finds_leaking_speakers():
+    import polars as pl
+
+    from etl.report import speaker_overlap
+
+    utts = pl.DataFrame({"corpus": ["a", "a", "a", "b", "b"],
+                         "speaker": ["s1", "s1", "s2", "s1", None],
+                         "split": ["train", "test", "train", "train", "test"]})
+    leaking = speaker_overlap(utts)
+    assert leaking.to_dicts() == [{"corpus": "a", "speaker": "s1", "splits": "test, train",
+                                   "utterances": 2}]
+
+
+def test_report_links_every_problem_count_to_its_rows(demo_run, tmp_path):
+    import shutil
+
+    from etl.report import build_report
+
+    version = tmp_path / "v"
+    shutil.copytree(demo_run[1].path, version)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from schemas import ERROR_SCHEMA
+
+    rows = [{"corpus": "ravdess", "utt_id": None, "path": f"/c/x{i}.wav", "stage": "manifest",
+             "error_type": "UnexpectedFile", "message": "expected a RAVDESS name"}
+            for i in range(3)]
+    pq.write_table(pa.Table.from_pylist(rows, schema=ERROR_SCHEMA), version / "errors.parquet")
+    page = build_report(str(version), tmp_path / "r").read_text()
+    assert "<td><a href='#errors-0'>UnexpectedFile</a></td><td>3</td>" in page
+    assert "<h3 id='errors-0'>manifest: UnexpectedFile (3)</h3>" in page
+    assert page.count("/c/x") == 3
+
+
 def test_report_renders_in_chromium(demo_run, tmp_path):
     out = tmp_path / "report"
     proc = subprocess.run([MER_ETL, "report", demo_run[1].path, "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     page = (out / "report.html").read_text()
-    assert {p.name for p in out.glob("*.png")} == {"labels.png", "durations.png"}
+    assert {p.name for p in out.glob("*.png")} == {"labels.png", "durations.png",
+                                                   "egemaps.png"}
     assert "24 utterances in 3 shard(s)" in page
     assert "src='http" not in page and "src=\"http" not in page  # self-contained
-    assert len(re.findall(r"data:image/png;base64,", page)) == 2
+    assert len(re.findall(r"data:image/png;base64,", page)) == 3
+    # what reviewers check: leakage, balance, publisher counts, rates, problems with links
+    assert "no speaker appears in more than one split" in page
+    assert "<td>ravdess</td><td>train</td><td>8</td><td>8</td>" in page  # balance per split
+    assert "ravdess</td><td>speech</td><td>total</td><td>24</td><td>1440</td>" in page
+    assert "<td>ravdess</td><td>48000</td><td>24</td>" in page  # the demo's native rate
+    assert "no errors" in page
     assert "<td>07</td><td>disgust</td><td>disgusted</td><td>labeled</td><td>3</td>" in page
     assert "Face coverage" in page and "not run for this dataset" in page
     shot = tmp_path / "shot.png"
