@@ -342,6 +342,21 @@ def csv_records(text: str, path: str, required: list[str], bad: list[LabelFileEr
         yield reader.line_num, dict(zip(header, values, strict=True))
 
 
+def csv_rows(text: str, path: str, required: list[str], bad: list[LabelFileError],
+             record: Callable[[int, dict[str, str], str], dict[str, Any]], key: str
+             ) -> list[dict[str, Any]]:
+    """Each well-formed row of a label CSV turned into a record by `record(line, row, path)`;
+    a LabelFileError it raises costs that row (appended to `bad`); the first record per `key`
+    wins."""
+    records = []
+    for line, row in csv_records(text, path, required, bad):
+        try:
+            records.append(record(line, row, path))
+        except LabelFileError as exc:
+            bad.append(exc)
+    return first_wins(records, key, path, bad)
+
+
 def first_wins(records: list[dict[str, Any]], key: str, path: str,
                bad: list[LabelFileError]) -> list[dict[str, Any]]:
     """Keep the first record of each key; every later duplicate is a counted bad line (the

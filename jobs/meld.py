@@ -29,8 +29,7 @@ from jobs.base import (
     LabelFileError,
     ScanResult,
     basename,
-    csv_records,
-    first_wins,
+    csv_rows,
     label_fields,
     read_text,
     report_unpaired,
@@ -63,13 +62,7 @@ def parse_time(value: str, path: str, line: int) -> float:
 
 def parse_csv(text: str, path: str, bad: list[LabelFileError]) -> list[dict[str, Any]]:
     """Rows of one *_sent_emo.csv; malformed rows go to `bad` (duplicates too)."""
-    rows = []
-    for line, row in csv_records(text, path, COLUMNS, bad):
-        try:
-            rows.append(_record(line, row, path))
-        except LabelFileError as exc:
-            bad.append(exc)
-    return first_wins(rows, "key", path, bad)
+    return csv_rows(text, path, COLUMNS, bad, _record, "key")
 
 
 def _record(line: int, row: dict[str, str], path: str) -> dict[str, Any]:

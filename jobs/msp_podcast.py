@@ -37,7 +37,7 @@ from jobs.base import (
     ScanResult,
     basename,
     csv_records,
-    first_wins,
+    csv_rows,
     label_fields,
     read_text,
     report_unpaired,
@@ -66,13 +66,7 @@ DETAIL_RE = re.compile(
 
 
 def parse_consensus(text: str, path: str, bad: list[LabelFileError]) -> list[dict[str, Any]]:
-    rows = []
-    for line, row in csv_records(text, path, COLUMNS, bad):
-        try:
-            rows.append(_consensus_row(line, row, path))
-        except LabelFileError as exc:
-            bad.append(exc)
-    return first_wins(rows, "FileName", path, bad)
+    return csv_rows(text, path, COLUMNS, bad, _consensus_row, "FileName")
 
 
 def _consensus_row(line: int, row: dict[str, str], path: str) -> dict[str, Any]:

@@ -351,16 +351,22 @@ def _ravdess_with_one_killer(root: Path, n: int = 6) -> None:
         write_wav(root / f"Actor_{actor:02d}" / f"03-01-01-01-01-01-{actor:02d}.wav", seconds)
 
 
+def _run_with_killer(tmp_path: Path, extractors: str, batch_size: int):
+    """`mer-etl run` on tmp_path/RAVDESS with tests/killer.py registered (workers inherit the
+    variable; PYTHONPATH lets them import the tests package)."""
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {"MER_ETL_EXTRACTORS": "tests.killer",
+           "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    return _cli("run", "ravdess", "--root", str(tmp_path / "RAVDESS"), "--out",
+                str(tmp_path / "out"), "--extractors", extractors, "--num-cpus", "2",
+                "--batch-size", str(batch_size), env=env)
+
+
 def test_an_utterance_that_kills_its_worker_fails_alone(tmp_path):
     import polars as pl
 
-    repo = str(Path(__file__).resolve().parents[1])
     _ravdess_with_one_killer(tmp_path / "RAVDESS")
-    env = {"MER_ETL_EXTRACTORS": "tests.killer",
-           "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
-    proc = _cli("run", "ravdess", "--root", str(tmp_path / "RAVDESS"), "--out",
-                str(tmp_path / "out"), "--extractors", "killer,audio_stats", "--num-cpus", "2",
-                "--batch-size", "2", env=env)
+    proc = _run_with_killer(tmp_path, "killer,audio_stats", 2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     st = pl.read_parquet(next((tmp_path / "out" / "ravdess").glob("*/status/killer/*.parquet")))
     bad = st.filter(pl.col("status") == "failed")
@@ -400,15 +406,10 @@ def test_a_too_long_utterance_is_failed_in_a_run(tmp_path, ray_local):
 
 
 def test_a_run_whose_workers_always_die_stops_with_one_line(tmp_path):
-    repo = str(Path(__file__).resolve().parents[1])
     for actor in range(1, 4):  # every clip kills its worker
         write_wav(tmp_path / "RAVDESS" / f"Actor_{actor:02d}" /
                   f"03-01-01-01-01-01-{actor:02d}.wav", 2.0)
-    env = {"MER_ETL_EXTRACTORS": "tests.killer",
-           "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
-    proc = _cli("run", "ravdess", "--root", str(tmp_path / "RAVDESS"), "--out",
-                str(tmp_path / "out"), "--extractors", "killer", "--num-cpus", "2",
-                "--batch-size", "1", env=env)
+    proc = _run_with_killer(tmp_path, "killer", 1)
     assert proc.returncode == 2, proc.stderr[-2000:]
     tail = proc.stderr[proc.stderr.rindex("error: "):]  # the last thing said, one message
     assert tail.startswith("error: workers die on every utterance (3 tried alone"), tail
