@@ -17,6 +17,7 @@ from rich.table import Table
 import jobs
 from etl.decode import DecodeError
 from etl.pipeline import RunConfig
+from etl.quiet import loud
 from etl.store import resolve_dataset, verify
 from etl.summary import print_summary
 from jobs import custom
@@ -305,8 +306,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Our notes (shards written, reuse, resume) are INFO: shown with -v or MER_ETL_DEBUG; the
     # progress bar and the summary say the same for everyone.
-    loud = os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE")
-    logging.getLogger("mer_etl").setLevel(logging.INFO if loud else logging.WARNING)
+    logging.getLogger("mer_etl").setLevel(logging.INFO if loud() else logging.WARNING)
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
         # Without standalone mode click returns a typer.Exit's code instead of exiting.

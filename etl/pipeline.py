@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import warnings
@@ -20,7 +19,7 @@ import jobs
 from etl import quarantine, words
 from etl import version as versioning
 from etl.progress import progress_bar
-from etl.quiet import native_stderr_to_log
+from etl.quiet import loud, native_stderr_to_log
 from etl.store import (
     BASE,
     CARD,
@@ -240,7 +239,7 @@ def _ray_init(cfg: RunConfig) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if not (os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE")):
+    if not loud():
         # Ray's start-up lines (token set-up, "Started a local Ray instance") are not the
         # user's business; MER_ETL_DEBUG=1 brings them back.
         kwargs["logging_level"] = logging.ERROR
@@ -288,7 +287,7 @@ def _process_on_ray(ray: Any, cfg: RunConfig, p: Plan, todo: pa.Table,
                             size=max_gpus if any(e.resources().num_gpus for e in group)
                             else max_actors)
         collector = _Collector(p, todo, exs, write_base)
-        if not (os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE")):
+        if not loud():
             # A stream that fails on dead workers is handled below (the quarantine); Ray
             # Data would still log it as an ERROR with a traceback.
             logging.getLogger("ray.data").setLevel(logging.CRITICAL)

@@ -17,10 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def loud() -> bool:
+    """Whether the user asked to see everything (`-v` sets MER_ETL_VERBOSE, or MER_ETL_DEBUG)."""
+    return bool(os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE"))
+
+
 @contextmanager
 def native_stderr_to_log(name: str = "mer-etl-native-stderr.log") -> Iterator[str | None]:
     """Redirect fd 2 to a log file (its path is yielded; None when nothing was redirected)."""
-    if os.environ.get("MER_ETL_DEBUG") or os.environ.get("MER_ETL_VERBOSE"):
+    if loud():
         yield None
         return
     try:
