@@ -38,8 +38,8 @@ def _one(name: str, config: dict, root: Path) -> dict:
 
     torch.set_num_threads(1)
     import extractors
-    from etl.arrays import pack
-    from etl.decode import decode_audio_at
+    from etl.media.arrays import pack
+    from etl.media.audio import decode_audio_at
     from jobs import build_manifest
 
     rows = build_manifest("ravdess", str(root)).table.to_pylist()

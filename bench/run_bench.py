@@ -23,8 +23,8 @@ import pyarrow as pa
 import ray
 
 import extractors
-from etl.decode import decode_audio
 from etl.demo import generate, many_performances
+from etl.media.audio import decode_audio
 from etl.pipeline import RunConfig, run
 
 EXTRACTORS = ["egemaps", "audio_stats"]

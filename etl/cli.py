@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import jobs
-from etl.decode import DecodeError
+from etl.media.audio import DecodeError
 from etl.pipeline import RunConfig
 from etl.quiet import loud
 from etl.store import resolve_dataset, verify
@@ -183,27 +183,28 @@ def manifest(
     """Write only the uniform manifest (utterances.parquet) and report unusable files."""
     from collections import Counter
 
-    from etl.store import RATINGS, UTTERANCES, Store
+    from etl.layout import LAYOUT
+    from etl.store import Store
     from etl.summary import print_reconciliation
 
     m = jobs.build_manifest(corpus, root)
     store = Store(out)
-    store.write_table(UTTERANCES, m.table)
+    store.write_table(LAYOUT.utterances, m.table)
     if m.ratings.num_rows:
-        store.write_table(RATINGS, m.ratings)
+        store.write_table(LAYOUT.ratings, m.ratings)
     if m.problems.num_rows:
-        store.write_table("manifest_problems.parquet", m.problems)
+        store.write_table(LAYOUT.manifest_problems, m.problems)
         problems = m.problems.to_pylist()
         for p in problems[:MAX_PROBLEM_LINES]:
             err.print(f"[yellow]{p['error_type']}[/] {escape(p['path'])}: {escape(p['message'])}",
                       highlight=False)
         if len(problems) > MAX_PROBLEM_LINES:
             err.print(f"... and {len(problems) - MAX_PROBLEM_LINES} more in "
-                      f"{store.uri}/manifest_problems.parquet")
+                      f"{store.uri}/{LAYOUT.manifest_problems}")
         by_type = Counter(p["error_type"] for p in problems)
         err.print("problems by type: " + ", ".join(f"{k} {v}" for k, v in sorted(by_type.items())))
     print_reconciliation({"counts": {"reconciliation": m.reconciliation}}, console)
-    console.print(f"{m.table.num_rows} utterances -> {store.uri}/{UTTERANCES}"
+    console.print(f"{m.table.num_rows} utterances -> {store.uri}/{LAYOUT.utterances}"
                   f" ({m.problems.num_rows} problem(s))")
 
 

@@ -19,8 +19,9 @@ import polars as pl
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from etl.layout import LAYOUT
 from etl.read import lockstep, shard_urls
-from etl.store import UTTERANCES, resolve_dataset
+from etl.store import resolve_dataset
 from schemas.labels import load_label_schema
 
 CATEGORICAL_VIEWS = ("canonical", "iemocap4", "ekman7", "ekman6", "valence3")
@@ -186,7 +187,7 @@ def class_weights(path: str, label_view: str = "canonical",
     store = resolve_dataset(path)
     schema = load_label_schema()
     classes = view_classes(label_view)
-    frame = pl.scan_parquet(f"{store.uri}/{UTTERANCES}")
+    frame = pl.scan_parquet(f"{store.uri}/{LAYOUT.utterances}")
     for key, value in (filters or {}).items():
         frame = frame.filter(pl.col(key).is_in([value] if isinstance(value, str) else value))
     labels = frame.select("label").collect()["label"].to_list()

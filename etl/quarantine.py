@@ -4,8 +4,9 @@ utterances that kill them and fail those alone, by name; everything else still l
 Ray Data's actors are restarted a bounded number of times (WORKER_RETRIES). When a stream
 still fails, the utterances it owed run here as plain Ray tasks in small groups; a group whose
 worker dies is split in two until the single utterance that kills its worker is found. That
-utterance becomes `failed` (stage `worker`, reason `OutOfMemory` or `WorkerDied`); the others
-are processed as usual. If no utterance can be processed at all, the run stops with one line.
+utterance becomes `failed` for every extractor (stage `worker`, reason `OutOfMemory` or
+`WorkerDied`); the others are processed as usual. If no utterance can be processed at all,
+the run stops with one line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+
+from etl.contract import WORKER, Outcome, outcome_column
 
 log = logging.getLogger("mer_etl")
 
@@ -72,12 +75,13 @@ def run(rows: pa.Table, specs: list[tuple[str, dict[str, Any]]], device: str,
     chunks = [rows.slice(i, group) for i in range(0, rows.num_rows, group)]
     futures = [process.remote(c) for c in chunks]
     state = {"ok": 0, "killed": 0}
+    names = [name for name, _ in specs]
     for chunk, future in zip(chunks, futures, strict=True):
-        yield from _settle(process, chunk, future, state)
+        yield from _settle(process, chunk, future, state, names)
 
 
-def _settle(process: Any, chunk: pa.Table, future: Any, state: dict[str, int]
-            ) -> Iterator[dict[str, Any]]:
+def _settle(process: Any, chunk: pa.Table, future: Any, state: dict[str, int],
+            names: list[str]) -> Iterator[dict[str, Any]]:
     import ray
 
     try:
@@ -88,7 +92,7 @@ def _settle(process: Any, chunk: pa.Table, future: Any, state: dict[str, int]
         if chunk.num_rows > 1:  # split the suspects in two and try each half
             half = chunk.num_rows // 2
             for part in (chunk.slice(0, half), chunk.slice(half)):
-                yield from _settle(process, part, process.remote(part), state)
+                yield from _settle(process, part, process.remote(part), state, names)
             return
         state["killed"] += 1
         if not state["ok"] and state["killed"] >= GIVE_UP_AFTER:
@@ -100,10 +104,10 @@ def _settle(process: Any, chunk: pa.Table, future: Any, state: dict[str, int]
         row = chunk.to_pylist()[0]
         log.warning("%s killed its worker %d times (%s); recorded as failed", row["utt_id"],
                     WORKER_RETRIES + 1, _reason(exc))
-        yield {**row, "worker_error_type": _reason(exc),
-               "worker_error": f"the worker processing this utterance died "
-                               f"{WORKER_RETRIES + 1} times, also when it was processed alone "
-                               f"({type(exc).__name__})"}
+        died = Outcome("failed", WORKER, _reason(exc),
+                       f"the worker processing this utterance died {WORKER_RETRIES + 1} times, "
+                       f"also when it was processed alone ({type(exc).__name__})").as_dict()
+        yield {**row, **{outcome_column(name): died for name in names}}
         return
     state["ok"] += out.num_rows
     yield from out.to_pylist()

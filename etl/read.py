@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 import webdataset as wds
 
-from etl.store import BASE_TAR_RE, UTTERANCES, check_rel, resolve_dataset
+from etl.layout import LAYOUT, check_rel
+from etl.store import resolve_dataset
 
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "memory")
 
@@ -74,10 +75,8 @@ def shard_urls(path: str, extractor: str | None = None) -> list[str]:
     """Tar URLs of a dataset version in order: the base shards, or one extractor's."""
     store = resolve_dataset(path)
     files = sorted(store.read_card()["files"])
-    if extractor is None:
-        chosen = [f for f in files if BASE_TAR_RE.match(f)]
-    else:
-        chosen = [f for f in files if f.startswith(f"shards/{extractor}/")]
+    chosen = (LAYOUT.base_tars(files) if extractor is None
+              else LAYOUT.extractor_tars(extractor, files))
     return [f"{store.uri}/{check_rel(rel)}" for rel in chosen]
 
 
@@ -129,11 +128,11 @@ def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
     """
     store = resolve_dataset(path)
     card = store.read_card()
-    frame = pl.scan_parquet(f"{store.uri}/{UTTERANCES}")
+    frame = pl.scan_parquet(f"{store.uri}/{LAYOUT.utterances}")
     for name in card["extractors"] if features is None else features:
         if name not in card["extractors"]:
             raise KeyError(f"{store.uri}: no extractor {name!r}; has {sorted(card['extractors'])}")
-        feats = pl.scan_parquet(f"{store.uri}/features/{name}/part-*.parquet")
+        feats = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob(name)}")
         feats = feats.rename(lambda c, n=name: c if c == "utt_id" else f"{n}.{c}")
         frame = frame.join(feats, on="utt_id", how="left")
     return frame
@@ -142,4 +141,4 @@ def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
 def status(path: str) -> pl.DataFrame:
     """Per utterance and extractor: ok / skipped / failed, with stage and reason."""
     store = resolve_dataset(path)
-    return pl.read_parquet(f"{store.uri}/status/*/part-*.parquet")
+    return pl.read_parquet(f"{store.uri}/{LAYOUT.status_glob()}")

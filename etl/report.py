@@ -14,7 +14,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import polars as pl
 
-from etl.store import ERRORS, UTTERANCES, Store, resolve_dataset
+from etl.layout import LAYOUT
+from etl.store import Store, resolve_dataset
 
 
 def _read(store: Store, rel: str, columns: list[str] | None = None) -> pl.DataFrame:
@@ -23,7 +24,7 @@ def _read(store: Store, rel: str, columns: list[str] | None = None) -> pl.DataFr
 
 
 def _status(store: Store, card: dict[str, Any]) -> pl.DataFrame:
-    parts = [rel for rel in sorted(card["files"]) if rel.startswith("status/")]
+    parts = LAYOUT.status_parts(list(card["files"]))
     # diagonal: status parts written before sample_rate existed lack that column
     return (pl.concat([_read(store, rel) for rel in parts], how="diagonal_relaxed") if parts
             else pl.DataFrame())
@@ -98,11 +99,11 @@ def _duration_plot(status: pl.DataFrame, out: Path) -> str:
 def _features(store: Store, card: dict[str, Any], name: str, columns: list[str]
               ) -> pl.DataFrame:
     """Some of an extractor's feature columns with each utterance's corpus."""
-    parts = [rel for rel in sorted(card["files"]) if rel.startswith(f"features/{name}/")]
+    parts = LAYOUT.feature_parts(name, list(card["files"]))
     if not parts:
         return pl.DataFrame()
     feats = pl.concat([_read(store, rel, ["utt_id", *columns]) for rel in parts])
-    return _read(store, UTTERANCES, ["utt_id", "corpus"]).join(feats, on="utt_id")
+    return _read(store, LAYOUT.utterances, ["utt_id", "corpus"]).join(feats, on="utt_id")
 
 
 def _not_run(card: dict[str, Any], name: str, what: str) -> str | None:
@@ -312,7 +313,8 @@ def build_report(path: str, out: str | Path) -> Path:
     card = store.read_card()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    utts, errors, status = _read(store, UTTERANCES), _read(store, ERRORS), _status(store, card)
+    utts, errors = _read(store, LAYOUT.utterances), _read(store, LAYOUT.errors)
+    status = _status(store, card)
     by_split = (utts.with_columns(pl.col("label").fill_null("(null)"),
                                   pl.col("split").fill_null("(none)"))
                 .group_by(["corpus", "label", "split"]).len()

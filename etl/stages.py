@@ -1,13 +1,13 @@
 """Ray Data stages: decode once per utterance (per sample rate wanted), then the extractors.
 
-Stages take and return pyarrow batches. Each adds its own columns: a packed-array blob, the
-error (type and message) when it failed, and the seconds it spent, so a failure in one
-utterance or one extractor never costs the rest of the batch.
+Stages take and return pyarrow batches and declare the columns they read and add
+(`inputs()` / `outputs()`, names from etl.contract). Each utterance's outcome is built where its
+exception is caught, so a failure in one utterance or one extractor never costs the rest of the
+batch and reaches the writer as a value.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -15,12 +15,10 @@ import numpy as np
 import pyarrow as pa
 
 import extractors
-from etl.arrays import pack
-from etl.decode import decode_audio_at
-
-
-def _error(exc: BaseException) -> tuple[str, str]:
-    return type(exc).__name__, str(exc) or repr(exc)
+from etl import contract as c
+from etl.contract import Outcome
+from etl.media.arrays import pack
+from etl.media.audio import decode_audio_at
 
 
 class NonFiniteFeatures(ValueError):
@@ -38,52 +36,106 @@ def finite(ex: extractors.Extractor, arrays: dict[str, np.ndarray]) -> dict[str,
     return arrays
 
 
-AUDIO_RE = re.compile(r"^audio_(\d+|native)$")  # the samples; their rates (`_sr`) travel on
+class Decode:
+    """Decodes each utterance's audio span once per wanted rate."""
+
+    def __init__(self, rates: list[int | None], max_seconds: float | None = None) -> None:
+        self.rates, self.max_seconds = rates, max_seconds
+
+    def columns(self) -> c.Columns:
+        added = [col for r in self.rates for col in (c.audio_column(r),
+                                                     c.rate_of(c.audio_column(r)))]
+        return c.Columns(["audio_uri", "start", "end"], [*added, c.DURATION, c.DECODE])
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        audio: dict[int | None, list[bytes | None]] = {r: [] for r in self.rates}
+        sr: dict[int | None, list[int | None]] = {r: [] for r in self.rates}
+        duration, results = [], []
+        for uri, start, end in zip(batch["audio_uri"].to_pylist(), batch["start"].to_pylist(),
+                                   batch["end"].to_pylist(), strict=True):
+            t0 = time.perf_counter()
+            decoded: dict[int | None, tuple[np.ndarray, int]] = {}
+            outcome = None
+            if uri is None:  # a video-only recording: not an error, nothing for audio
+                outcome = Outcome.skipped(c.DECODE, "no audio",
+                                          "the utterance has no audio stream")
+            else:
+                try:
+                    for rate in self.rates:
+                        decoded[rate] = decode_audio_at(uri, start, end, rate, self.max_seconds)
+                except Exception as exc:  # one bad file never stops the batch
+                    decoded, outcome = {}, Outcome.failed(c.DECODE, exc)
+            for rate in self.rates:
+                signal, got = decoded.get(rate, (None, None))
+                audio[rate].append(None if signal is None else signal.tobytes())
+                sr[rate].append(got)
+            first = next(iter(decoded.values()), None)
+            duration.append(None if first is None else first[0].size / first[1])
+            seconds = time.perf_counter() - t0
+            results.append(Outcome(seconds=seconds) if outcome is None else
+                           Outcome(**{**outcome.as_dict(), "seconds": seconds}))
+        for rate in self.rates:
+            col = c.audio_column(rate)
+            batch = (batch.append_column(col, pa.array(audio[rate], pa.large_binary()))
+                     .append_column(c.rate_of(col), pa.array(sr[rate], pa.int32())))
+        return (batch.append_column(c.DURATION, pa.array(duration, pa.float64()))
+                .append_column(c.DECODE, c.outcomes(results)))
 
 
-def rate_column(rate: int | None) -> str:
-    """Column holding the audio decoded at `rate` (None: the media's own rate)."""
-    return f"audio_{rate or 'native'}"
+class Extract:
+    """Runs one extractor on each utterance of a batch."""
 
+    def __init__(self, ex: extractors.Extractor) -> None:
+        self.ex = ex
 
-def decode_batch(batch: pa.Table, rates: list[int | None],
-                 max_seconds: float | None = None) -> pa.Table:
-    """Adds per rate the audio (float32 bytes) and its rate, then duration_s,
-    decode_error_type, decode_error and decode_s."""
-    audio: dict[int | None, list[bytes | None]] = {r: [] for r in rates}
-    sr: dict[int | None, list[int | None]] = {r: [] for r in rates}
-    duration, err_type, err_msg, secs = [], [], [], []
-    for uri, start, end in zip(
-        batch["audio_uri"].to_pylist(), batch["start"].to_pylist(), batch["end"].to_pylist(),
-        strict=True,
-    ):
-        t0 = time.perf_counter()
-        decoded: dict[int | None, tuple[np.ndarray, int]] = {}
-        etype, emsg = None, None
-        if uri is not None:  # no audio (a video-only recording) is not an error
-            try:
-                for rate in rates:
-                    decoded[rate] = decode_audio_at(uri, start, end, rate, max_seconds)
-            except Exception as exc:  # one bad file never stops the batch
-                decoded, (etype, emsg) = {}, _error(exc)
-        for rate in rates:
-            signal, got = decoded.get(rate, (None, None))
-            audio[rate].append(None if signal is None else signal.tobytes())
-            sr[rate].append(got)
-        first = next(iter(decoded.values()), None)
-        duration.append(None if first is None else first[0].size / first[1])
-        err_type.append(etype)
-        err_msg.append(emsg)
-        secs.append(time.perf_counter() - t0)
-    for rate in rates:
-        batch = (batch.append_column(rate_column(rate), pa.array(audio[rate], pa.large_binary()))
-                 .append_column(f"{rate_column(rate)}_sr", pa.array(sr[rate], pa.int32())))
-    return (
-        batch.append_column("duration_s", pa.array(duration, pa.float64()))
-        .append_column("decode_error_type", pa.array(err_type, pa.string()))
-        .append_column("decode_error", pa.array(err_msg, pa.string()))
-        .append_column("decode_s", pa.array(secs, pa.float64()))
-    )
+    def columns(self) -> c.Columns:
+        if self.ex.modality == "video":
+            reads = ["video_uri", "video_start", "video_end", "utt_id"]
+        else:
+            col = c.audio_column(self.ex.input_rate())
+            reads = [col, c.rate_of(col), c.DECODE]
+        return c.Columns(reads, [c.blob_column(self.ex.name), c.outcome_column(self.ex.name)])
+
+    def _inputs(self, batch: pa.Table) -> list[tuple | Outcome]:
+        """What `extract` gets per utterance, or the outcome when there is nothing to give."""
+        if self.ex.modality == "video":
+            return [Outcome.skipped(c.DECODE, "no video", "the utterance has no video stream")
+                    if uri is None else (uri, start, end, uid)
+                    for uri, start, end, uid in zip(
+                        batch["video_uri"].to_pylist(), batch["video_start"].to_pylist(),
+                        batch["video_end"].to_pylist(), batch["utt_id"].to_pylist(),
+                        strict=True)]
+        col = c.audio_column(self.ex.input_rate())
+        out: list[tuple | Outcome] = []
+        for data, sr, decoded in zip(batch[col].to_pylist(), batch[c.rate_of(col)].to_pylist(),
+                                     batch[c.DECODE].to_pylist(), strict=True):
+            if data is None:  # the decode's own outcome says why, for every audio extractor
+                out.append(Outcome(**{**decoded, "seconds": 0.0}))
+            else:
+                out.append((np.frombuffer(data, dtype=np.float32), sr))
+        return out
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        blobs, results = [], []
+        for args in self._inputs(batch):
+            t0 = time.perf_counter()
+            blob = None
+            if isinstance(args, Outcome):
+                outcome = args
+            else:
+                try:
+                    blob = pack(finite(self.ex, self.ex.extract(*args)))
+                    outcome = Outcome()
+                except extractors.Skip as exc:  # not for this extractor: skipped, with why
+                    outcome = Outcome.skipped("extract", str(exc))
+                except Exception as exc:  # recorded in errors.parquet by the writer
+                    outcome = Outcome.failed("extract", exc)
+                outcome = Outcome(**{**outcome.as_dict(), "seconds": time.perf_counter() - t0})
+            blobs.append(blob)
+            results.append(outcome)
+        return (batch.append_column(c.blob_column(self.ex.name),
+                                    pa.array(blobs, pa.large_binary()))
+                .append_column(c.outcome_column(self.ex.name), c.outcomes(results)))
 
 
 class ExtractorStage:
@@ -97,52 +149,27 @@ class ExtractorStage:
     def __init__(self, specs: list[tuple[str, dict[str, Any]]], device: str,
                  rates: list[int | None] | None = None, drop_audio: bool = False,
                  max_seconds: float | None = None) -> None:
-        self.rates = rates  # the first stage decodes each utterance once for all stages
-        self.max_seconds = max_seconds
+        # the first stage decodes each utterance once for all stages
+        self.decode = None if rates is None else Decode(rates, max_seconds)
         self.drop_audio = drop_audio  # the last stage drops it: the driver never needs audio
-        self.extractors = [extractors.build(name, device=device, **config)
-                           for name, config in specs]
-        for ex in self.extractors:
-            ex.setup()
+        self.steps = [Extract(extractors.build(name, device=device, **config))
+                      for name, config in specs]
+        for step in self.steps:
+            step.ex.setup()
+
+    def columns(self) -> c.Columns:
+        """What this stage reads from the batches it gets, and what it adds to them."""
+        steps = ([self.decode] if self.decode else []) + self.steps
+        added = [col for s in steps for col in s.columns().outputs]
+        needed = [col for s in steps for col in s.columns().inputs if col not in added]
+        return c.Columns(list(dict.fromkeys(needed)), added)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        if self.rates is not None:
-            batch = decode_batch(batch, self.rates, self.max_seconds)
-        for ex in self.extractors:
-            batch = self._one(ex, batch)
+        if self.decode is not None:
+            batch = self.decode(batch)
+        for step in self.steps:
+            batch = step(batch)
         if self.drop_audio:
-            batch = batch.drop_columns([c for c in batch.column_names if AUDIO_RE.match(c)])
+            batch = batch.drop_columns([col for col in batch.column_names
+                                        if c.AUDIO_COLUMN.match(col)])
         return batch
-
-    def _inputs(self, ex: extractors.Extractor, batch: pa.Table) -> list[tuple | None]:
-        """What `extract` gets per utterance, or None when there is nothing to give it."""
-        if ex.modality == "video":
-            return [None if uri is None else (uri, start, end, uid) for uri, start, end, uid
-                    in zip(batch["video_uri"].to_pylist(), batch["video_start"].to_pylist(),
-                           batch["video_end"].to_pylist(), batch["utt_id"].to_pylist(),
-                           strict=True)]
-        col = rate_column(ex.input_rate())
-        return [None if data is None else (np.frombuffer(data, dtype=np.float32), sr)
-                for data, sr in zip(batch[col].to_pylist(), batch[f"{col}_sr"].to_pylist(),
-                                    strict=True)]
-
-    def _one(self, ex: extractors.Extractor, batch: pa.Table) -> pa.Table:
-        blobs, err_type, err_msg, secs = [], [], [], []
-        for args in self._inputs(ex, batch):
-            t0 = time.perf_counter()
-            blob, etype, emsg = None, None, None
-            if args is not None:  # no input: decode failed or the utterance lacks the stream
-                try:
-                    blob = pack(finite(ex, ex.extract(*args)))
-                except Exception as exc:  # recorded in errors.parquet by the writer
-                    etype, emsg = _error(exc)
-            blobs.append(blob)
-            err_type.append(etype)
-            err_msg.append(emsg)
-            secs.append(time.perf_counter() - t0)
-        return (
-            batch.append_column(f"{ex.name}_blob", pa.array(blobs, pa.large_binary()))
-            .append_column(f"{ex.name}_error_type", pa.array(err_type, pa.string()))
-            .append_column(f"{ex.name}_error", pa.array(err_msg, pa.string()))
-            .append_column(f"{ex.name}_s", pa.array(secs, pa.float64()))
-        )

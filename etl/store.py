@@ -1,26 +1,10 @@
-"""The output layout on any fsspec filesystem, atomic writes, and the dataset card.
-
-OUT/<name>/<version>/
-  dataset.json                          the card: version, provenance, counts, sha256 of files
-  utterances.parquet                    manifest + labels (schemas.MANIFEST_SCHEMA)
-  errors.parquet                        what failed and why (schemas.ERROR_SCHEMA)
-  shards/shard-NNNNNN.tar               base WebDataset shard: <utt_id>.json (labels and meta)
-  shards/<extractor>/shard-NNNNNN.tar   the extractor's arrays, same keys in the same order
-  features/<extractor>/part-NNNNNN.parquet   one row per utterance with features, by utt_id
-  status/<extractor>/part-NNNNNN.parquet     one row per utterance: ok | skipped | failed
-  words/part-NNNNNN.parquet             word-aligned view (with asr): one row per ASR word
-
-Shard N of every group holds the same utterances (Lhotse Shar's layout), so adding an extractor
-adds files and never rewrites existing ones. A unit (the base, or one extractor) of shard N is
-complete when its last file exists: the base tar, or the extractor's status part.
-"""
+"""One dataset version directory on any fsspec filesystem: atomic writes, listing, hashing and
+the card. Where each file goes is `etl.layout`'s business."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import uuid
 from typing import Any
 
@@ -29,56 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
-CARD = "dataset.json"
-UTTERANCES = "utterances.parquet"
-ERRORS = "errors.parquet"
-RATINGS = "ratings.parquet"  # per-annotator ratings, where the corpus publishes them
-BASE = "base"
-BASE_TAR_RE = re.compile(r"^shards/shard-\d{6}\.tar$")
+from etl.layout import LAYOUT, UnsafeDatasetPath, check_rel
+from etl.media.fs import is_local, sha256_sized
 
-
-def base_tar(shard: int) -> str:
-    return f"shards/shard-{shard:06d}.tar"
-
-
-def extractor_tar(extractor: str, shard: int) -> str:
-    return f"shards/{extractor}/shard-{shard:06d}.tar"
-
-
-def feature_part(extractor: str, shard: int) -> str:
-    return f"features/{extractor}/part-{shard:06d}.parquet"
-
-
-def status_part(extractor: str, shard: int) -> str:
-    """Written last for an extractor's shard: its presence means the unit is complete."""
-    return f"status/{extractor}/part-{shard:06d}.parquet"
-
-
-def unit_marker(unit: str, shard: int) -> str:
-    return base_tar(shard) if unit == BASE else status_part(unit, shard)
-
-
-def unit_files(unit: str, files: list[str]) -> list[str]:
-    """The files of one unit (the base, or one extractor) among a version's files."""
-    if unit == BASE:
-        return [f for f in files if BASE_TAR_RE.match(f)]
-    # a derived view (words/) keeps its parts in a folder named after it
-    prefixes = (f"features/{unit}/", f"status/{unit}/", f"shards/{unit}/", f"{unit}/")
-    return [f for f in files if f.startswith(prefixes)]
-
-
-class UnsafeDatasetPath(ValueError):
-    """A relative path (from a card, which may come from elsewhere) that leaves the dataset."""
-
-
-def check_rel(rel: str) -> str:
-    """`rel` if it names a place inside a dataset version, else UnsafeDatasetPath: a card is
-    data from elsewhere too, and no entry of it may make a reader open `../..` or `/etc`."""
-    parts = rel.split("/")
-    if (not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or "://" in rel
-            or any(p in ("", ".", "..") for p in parts)):
-        raise UnsafeDatasetPath(f"{rel!r}: not a relative path inside the dataset")
-    return rel
+CARD = LAYOUT.card
 
 
 class Store:
@@ -98,8 +36,7 @@ class Store:
 
     @property
     def is_local(self) -> bool:
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        return "file" in protocols or "local" in protocols
+        return is_local(self.fs)
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """A reader never sees a partial file: on a filesystem we write a temporary name and
@@ -134,12 +71,7 @@ class Store:
             return pq.read_table(fh)
 
     def sha256(self, rel: str) -> tuple[str, int]:
-        digest, size = hashlib.sha256(), 0
-        with self.fs.open(self.full(rel), "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-                size += len(block)
-        return digest.hexdigest(), size
+        return sha256_sized(self.fs, self.full(rel))
 
     def files(self) -> list[str]:
         """Every data file, relative, sorted; the card itself and work files are not listed."""
@@ -155,6 +87,11 @@ class Store:
         data = json.dumps(card, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
         self.write_bytes(CARD, data)
 
+    def remove(self, rel: str) -> None:
+        """Delete one file of the version if it is there (retry unmarks units this way)."""
+        if self.exists(rel):
+            self.fs.rm(self.full(rel))
+
     def read_bytes(self, rel: str) -> bytes:
         with self.fs.open(self.full(rel), "rb") as fh:
             return fh.read()
@@ -169,7 +106,7 @@ class Store:
             sub = sub.rstrip("/")
             if sub == self.path:
                 continue
-            other = Store(self.fs.unstrip_protocol(sub) if "://" in self.uri else sub)
+            other = Store(sub if is_local(self.uri) else self.fs.unstrip_protocol(sub))
             if other.exists(CARD):
                 found.append((other.read_card().get("created", ""), other))
         return [s for _, s in sorted(found, key=lambda v: v[0], reverse=True)]
@@ -185,7 +122,7 @@ def resolve_dataset(path: str) -> Store:
         raise FileNotFoundError(f"{path}: no such dataset or version directory")
     versions = []
     for sub in fs.ls(base, detail=False):
-        candidate = Store(fs.unstrip_protocol(sub) if "://" in path else sub)
+        candidate = Store(sub if is_local(path) else fs.unstrip_protocol(sub))
         if candidate.exists(CARD):
             versions.append((candidate.read_card().get("created", ""), candidate))
     if not versions:

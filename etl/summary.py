@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from etl.store import UTTERANCES, Store
+from etl.layout import LAYOUT
+from etl.store import Store
 
 
 def label_table(store: Store) -> Table:
     """Utterances per split x canonical label (per corpus when there are several)."""
-    with store.fs.open(store.full(UTTERANCES), "rb") as fh:
+    with store.fs.open(store.full(LAYOUT.utterances), "rb") as fh:
         df = pl.read_parquet(fh, columns=["corpus", "split", "label"])
     # A corpus without an official split (or a video in no fold) has null splits: shown, not
     # a crash.

@@ -83,7 +83,3 @@ def code_revision() -> dict[str, str | None]:
     except (OSError, subprocess.SubprocessError):
         rev = None
     return {"mer_etl": pkg, "git": rev}
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

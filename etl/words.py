@@ -17,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 
 from etl import version as versioning
-from etl.store import Store, feature_part
+from etl.layout import LAYOUT
+from etl.store import Store
 
 VERSION = "1"
 UNIT = "words"
@@ -37,10 +38,6 @@ SOURCES = [
     Source("wav2vec", {"frames_last": "wav2vec_last", "frames_mean": "wav2vec_mean"},
            "frame_times", 0.025, "frames"),
 ]
-
-
-def words_part(shard: int) -> str:
-    return f"{UNIT}/part-{shard:06d}.parquet"
 
 
 def sources(exs: list[Any]) -> list[Source]:
@@ -85,8 +82,8 @@ def _by_utt(table: pa.Table) -> dict[str, dict[str, Any]]:
 
 
 def build(store: Store, shard: int, srcs: list[Source]) -> pa.Table:
-    words = _by_utt(store.read_table(feature_part("asr", shard)).select(["utt_id", "words"]))
-    feats = {s.extractor: _by_utt(store.read_table(feature_part(s.extractor, shard)).select(
+    words = _by_utt(store.read_table(LAYOUT.feature_part("asr", shard)).select(["utt_id", "words"]))
+    feats = {s.extractor: _by_utt(store.read_table(LAYOUT.feature_part(s.extractor, shard)).select(
         ["utt_id", s.times, *s.frames])) for s in srcs}
     rows = []
     for uid in sorted(words):
@@ -109,7 +106,7 @@ def write_missing(store: Store, n_shards: int, srcs: list[Source]) -> int:
     """Build the words part of every shard that lacks one; returns how many were built."""
     built = 0
     for shard in range(n_shards):
-        if not store.exists(words_part(shard)):
-            store.write_table(words_part(shard), build(store, shard, srcs))
+        if not store.exists(LAYOUT.view_part(UNIT, shard)):
+            store.write_table(LAYOUT.view_part(UNIT, shard), build(store, shard, srcs))
             built += 1
     return built

@@ -11,42 +11,23 @@ from typing import Any
 import pyarrow as pa
 import webdataset as wds
 
-from etl.arrays import unpack
-from etl.store import Store, base_tar, extractor_tar, feature_part, status_part
+from etl.contract import DURATION, NATIVE_RATE, blob_column, outcome_column
+from etl.layout import LAYOUT
+from etl.media.arrays import unpack
+from etl.store import Store
 from extractors import Extractor
 from schemas import STATUS_SCHEMA, validate_table
 
 
-def status_row(row: dict[str, Any], name: str, modality: str = "audio") -> dict[str, Any]:
-    """ok / skipped / failed for one utterance and one extractor, with where and why."""
-    out = {"utt_id": row["utt_id"], "extractor": name, "status": "ok", "stage": None,
-           "reason": None, "message": None, "duration_s": row.get("duration_s"),
-           # the stream's own rate, known where some extractor decoded at it (eGeMAPS does)
-           "sample_rate": row.get("audio_native_sr")}
-    if row.get("worker_error_type"):  # it killed its worker, alone too (etl/quarantine.py)
-        out.update(status="failed", stage="worker", reason=row["worker_error_type"],
-                   message=row["worker_error"])
-        return out
-    if modality == "video":  # decodes its own stream; the audio's fate is not its own
-        if row.get("video_uri") is None:
-            out.update(status="skipped", stage="decode", reason="no video",
-                       message="the utterance has no video stream")
-        elif row.get(f"{name}_error_type"):
-            out.update(status="failed", stage="extract", reason=row[f"{name}_error_type"],
-                       message=row[f"{name}_error"])
-        return out
-    if row.get("decode_error_type"):
-        out.update(status="failed", stage="decode", reason=row["decode_error_type"],
-                   message=row["decode_error"])
-    elif row.get("duration_s") is None:
-        out.update(status="skipped", stage="decode", reason="no audio",
-                   message="the utterance has no audio stream")
-    elif row.get(f"{name}_error_type") == "Skip":
-        out.update(status="skipped", stage="extract", reason=row[f"{name}_error"])
-    elif row.get(f"{name}_error_type"):
-        out.update(status="failed", stage="extract", reason=row[f"{name}_error_type"],
-                   message=row[f"{name}_error"])
-    return out
+def status_row(row: dict[str, Any], name: str) -> dict[str, Any]:
+    """The status part's row for one utterance and one extractor: its outcome as the stage
+    built it (etl.contract), with the utterance's duration and native sample rate."""
+    outcome = row[outcome_column(name)]
+    return {"utt_id": row["utt_id"], "extractor": name,
+            **{k: outcome[k] for k in ("status", "stage", "reason", "message")},
+            "duration_s": row.get(DURATION),
+            # the stream's own rate, known where some extractor decoded at it (eGeMAPS does)
+            "sample_rate": row.get(NATIVE_RATE)}
 
 
 def _tar(samples: list[dict[str, bytes | str]]) -> bytes:
@@ -74,18 +55,18 @@ class ShardWriter:
             meta = dict(self.manifest[uid])
             meta["meta"] = json.loads(meta["meta"]) if meta.get("meta") else None
             samples.append({"__key__": uid, "json": _json(meta)})
-        self.store.write_bytes(base_tar(shard), _tar(samples))
+        self.store.write_bytes(LAYOUT.base_tar(shard), _tar(samples))
 
     def write_extractor(self, ex: Extractor, shard: int, rows: list[dict[str, Any]]) -> None:
         """Feature part, tar and status part (last: it marks the unit complete)."""
         rows = sorted(rows, key=lambda r: r["utt_id"])
-        statuses = [status_row(r, ex.name, ex.modality) for r in rows]
-        arrays = {r["utt_id"]: unpack(r[f"{ex.name}_blob"])
+        statuses = [status_row(r, ex.name) for r in rows]
+        arrays = {r["utt_id"]: unpack(r[blob_column(ex.name)])
                   for r, s in zip(rows, statuses, strict=True) if s["status"] == "ok"}
         schema = ex.schema()
         table = pa.Table.from_pylist(
             [{"utt_id": uid, **ex.to_row(a)} for uid, a in arrays.items()], schema=schema)
-        self.store.write_table(feature_part(ex.name, shard),
+        self.store.write_table(LAYOUT.feature_part(ex.name, shard),
                                validate_table(table, schema, f"{ex.name} features, shard {shard}"))
         samples = []
         for st in statuses:
@@ -98,7 +79,7 @@ class ShardWriter:
                 for suffix, data in ex.tar_members(arrays[st["utt_id"]]).items():
                     sample[f"{ex.name}.{suffix}"] = data
             samples.append(sample)
-        self.store.write_bytes(extractor_tar(ex.name, shard), _tar(samples))
+        self.store.write_bytes(LAYOUT.extractor_tar(ex.name, shard), _tar(samples))
         status = pa.Table.from_pylist(statuses, schema=STATUS_SCHEMA)
-        self.store.write_table(status_part(ex.name, shard),
+        self.store.write_table(LAYOUT.status_part(ex.name, shard),
                                validate_table(status, STATUS_SCHEMA, f"{ex.name} status"))

@@ -8,7 +8,6 @@ Ray actor, calls `setup()` once, then `extract()` per utterance.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
+from etl.media.arrays import npy_bytes
+from etl.media.fs import sha256_local
 
 
 def local_model(ref: str, what: str, hint: str, download: Any = None) -> Path:
@@ -77,10 +79,7 @@ class Extractor(ABC):
         return []
 
     def model_checksums(self) -> dict[str, str]:
-        out = {}
-        for path in sorted(self.model_files()):
-            out[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-        return out
+        return {path.name: sha256_local(path) for path in sorted(self.model_files())}
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything about this extractor that the dataset version depends on."""
@@ -112,8 +111,6 @@ class Extractor(ABC):
     def tar_members(self, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
         """The sample's members for these arrays, by suffix after `<extractor>.`: one .npy
         per array (WebDataset's convention); extractors with images add their own."""
-        from etl.arrays import npy_bytes
-
         return {f"{field}.npy": npy_bytes(array) for field, array in arrays.items()}
 
     @abstractmethod

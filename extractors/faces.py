@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from etl.video import iter_frames
+from etl.media.video import iter_frames
 from extractors.base import Extractor, Resources
 from extractors.face_backends import CROP, Face, make_backend
 

@@ -9,7 +9,6 @@ chunk's central frames are kept, so no frame is computed at an artificial edge.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,9 +56,6 @@ class Wav2VecExtractor(Extractor):
     def model_files(self) -> list[Path]:
         return sorted(p for p in self._path.iterdir()
                       if p.suffix in (".json", ".safetensors", ".bin") and p.is_file())
-
-    def model_checksums(self) -> dict[str, str]:
-        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in self.model_files()}
 
     def setup(self) -> None:
         import torch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -15,6 +14,7 @@ import fsspec
 import pyarrow as pa
 from fsspec import AbstractFileSystem
 
+from etl.media.fs import is_local, sha256_file, to_uri
 from schemas import MANIFEST_SCHEMA, validate_table
 from schemas.labels import LabelSchema
 
@@ -69,7 +69,7 @@ def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: st
     Our own recursion over `fs.ls` because fsspec's `walk` drops its `on_error` callback when
     it recurses, so an unreadable subdirectory would vanish without a word.
     """
-    local = _is_local(fs)
+    local = is_local(fs)
     real_root = os.path.realpath(root) if local else root
     seen = {real_root}
 
@@ -167,29 +167,11 @@ def resolve_inside(fs: AbstractFileSystem, root: str, ref: str) -> str:
     if path != root and not path.startswith(root.rstrip("/") + "/"):
         raise UnsafePathError(f"{ref!r} resolves to {path}, outside the corpus root {root}; "
                               "name a root that contains it (--root)")
-    if _is_local(fs):
+    if is_local(fs):
         real, real_root = os.path.realpath(path), os.path.realpath(root)
         if os.path.commonpath([real, real_root]) != real_root:
             raise UnsafePathError(f"{ref!r} is a link to {real}, outside the corpus root {root}")
     return path
-
-
-def _is_local(fs: AbstractFileSystem) -> bool:
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocols or "local" in protocols
-
-
-def uri(fs: AbstractFileSystem, path: str) -> str:
-    """A path readers can open: plain absolute path for local files, full URI otherwise."""
-    return path if _is_local(fs) else fs.unstrip_protocol(path)
-
-
-def sha256_file(fs: AbstractFileSystem, path: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with fs.open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def open_root(root: str, corpus: str, layout: str) -> tuple[AbstractFileSystem, str]:
@@ -236,7 +218,7 @@ def hash_media(fs: AbstractFileSystem, result: ScanResult, corpus: str, workers:
             continue
         for kind in ("audio", "video"):
             path = row.pop(f"_{kind}_path", None)
-            row[f"{kind}_uri"] = uri(fs, path) if path else None
+            row[f"{kind}_uri"] = to_uri(fs, path) if path else None
             row[f"{kind}_sha256"] = digests[path] if path else None
         kept.append(row)
     result.rows = kept

@@ -9,7 +9,7 @@ import jiwer
 import numpy as np
 import pytest
 
-from etl.decode import decode_audio
+from etl.media.audio import decode_audio
 from extractors import build
 from tests.media import write_speech
 from tests.models import save_tiny_ctc

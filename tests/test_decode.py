@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from etl.decode import DecodeError, decode_audio
+from etl.media.audio import DecodeError, decode_audio
 from tests.media import truncate, write_wav
 
 

@@ -48,7 +48,7 @@ def test_functionals_and_llds_match_process_file(corpus, tmp_path, ray_local):
 
 def test_resampling_first_is_an_option_and_it_moves_the_features(corpus):
     """Why native rate is the default: eGeMAPS on a 16 kHz resampling of 48 kHz speech."""
-    from etl.decode import decode_audio_at
+    from etl.media.audio import decode_audio_at
     from extractors import build
 
     wav = corpus / "Actor_01" / "03-01-02-01-01-01-01.wav"

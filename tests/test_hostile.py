@@ -226,7 +226,7 @@ def _speech_mp4(path: Path, seconds: float = 3.0) -> Path:
 
 @pytest.mark.parametrize("keep", [0.55, 0.7, 0.85])
 def test_a_truncated_mp4_is_a_decode_failure_not_short_audio(tmp_path, keep):
-    from etl.decode import DecodeError, decode_audio_at
+    from etl.media.audio import DecodeError, decode_audio_at
 
     full = _speech_mp4(tmp_path / "full.mp4")
     signal, rate = decode_audio_at(str(full), None, None, 16_000)
@@ -244,7 +244,7 @@ def test_non_finite_samples_fail_at_decode(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from etl.decode import DecodeError, decode_audio_at
+    from etl.media.audio import DecodeError, decode_audio_at
 
     signal = np.zeros(16_000, np.float32)
     signal[100] = np.nan
@@ -379,7 +379,7 @@ def test_an_utterance_that_kills_its_worker_fails_alone(tmp_path):
 def test_long_media_is_bounded_and_fails_by_name(tmp_path):
     """Over the limit: decode stops just past it (memory bounded) and the utterance fails as
     TooLongError; a span within the limit from the same long file is fine."""
-    from etl.decode import TooLongError, decode_audio_at
+    from etl.media.audio import TooLongError, decode_audio_at
 
     long_wav = write_wav(tmp_path / "long.wav", 30.0, 16_000)
     with pytest.raises(TooLongError, match=r"long\.wav: longer than the 10 s limit"):

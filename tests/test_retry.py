@@ -32,7 +32,7 @@ def test_retry_after_a_file_was_briefly_missing(corpus, tmp_path, ray_local):
     p = plan(cfg)  # the manifest and its hashes are taken while the file is there
     wav = corpus / "Actor_02" / "03-01-04-01-01-01-02.wav"
     shutil.move(wav, tmp_path / "away.wav")
-    broken = execute(cfg, p)
+    broken = execute(p, cfg.placement())
     assert broken.card["counts"]["errors_by_stage"] == {"decode": 1}
     assert broken.version == clean.version
     shutil.move(tmp_path / "away.wav", wav)

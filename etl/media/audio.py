@@ -6,8 +6,9 @@ from __future__ import annotations
 import struct
 
 import ffmpeg
-import fsspec
 import numpy as np
+
+from etl.media.fs import is_local, plain_path, read_bytes
 
 SAMPLE_RATE = 16_000
 
@@ -16,17 +17,11 @@ class DecodeError(RuntimeError):
     """Media that cannot be decoded; the message names the file and what was expected."""
 
 
-def is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
-
-
 def _ffmpeg_input(uri: str, **kwargs) -> tuple[ffmpeg.nodes.FilterableStream, bytes | None]:
     """Local files go to ffmpeg by path; remote ones are read through fsspec and piped in."""
     if is_local(uri):
-        return ffmpeg.input(uri.removeprefix("file://"), **kwargs), None
-    with fsspec.open(uri, "rb") as fh:
-        data = fh.read()
-    return ffmpeg.input("pipe:", **kwargs), data
+        return ffmpeg.input(plain_path(uri), **kwargs), None
+    return ffmpeg.input("pipe:", **kwargs), read_bytes(uri)
 
 
 def span_args(start: float | None, end: float | None) -> dict[str, float]:
@@ -106,7 +101,7 @@ def _check_length(uri: str, decoded: float, start: float | None, end: float | No
     if not (is_local(uri) and uri.lower().endswith(STATED_DURATION_EXT)):
         return
     try:
-        probe = ffmpeg.probe(uri.removeprefix("file://"), select_streams="a:0")
+        probe = ffmpeg.probe(plain_path(uri), select_streams="a:0")
         stated = float(probe["streams"][0]["duration"])
     except (ffmpeg.Error, KeyError, IndexError, ValueError):
         return  # no stated duration to check against

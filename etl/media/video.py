@@ -7,31 +7,13 @@ containers (FLV, AVI/DivX) alike; frame i is at i / fps seconds from the span's 
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import ffmpeg
-import fsspec
 import numpy as np
 
-from etl.decode import DecodeError, is_local, span_args, stderr_tail
-
-
-@contextlib.contextmanager
-def local_path(uri: str) -> Iterator[str]:
-    """A path ffmpeg can seek in: local files as they are; remote ones copied to a temporary
-    file in blocks (video can be large; it never sits in memory whole)."""
-    if is_local(uri):
-        yield uri.removeprefix("file://")
-        return
-    suffix = Path(uri.rsplit("/", 1)[-1]).suffix
-    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp, fsspec.open(uri, "rb") as src:
-        shutil.copyfileobj(src, tmp, 1 << 22)
-        tmp.flush()
-        yield tmp.name
+from etl.media.audio import DecodeError, span_args, stderr_tail
+from etl.media.fs import local_path
 
 
 def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int, float]:

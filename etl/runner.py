@@ -1,0 +1,217 @@
+"""Execute a plan on Ray: the one way every mode (run, resume, retry) computes units.
+
+`execute(plan, placement, todo)` takes which units (the base, extractor names) to compute for
+which shards, streams the shards' utterances through Ray Data actor stages, writes each shard
+as soon as all its utterances are back, then rebuilds the derived view parts of the shards
+it touched. A unit already complete for a shard it is asked for is recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+import extractors
+from etl import contract as c
+from etl import quarantine, words
+from etl.layout import LAYOUT
+from etl.plan import Placement, Plan
+from etl.progress import progress_bar
+from etl.quiet import loud, native_stderr_to_log
+from etl.writer import ShardWriter
+
+log = logging.getLogger("mer_etl")
+
+
+def execute(p: Plan, placement: Placement, todo: dict[str, list[int]]) -> dict[str, Any]:
+    """Compute `todo` (unit -> shards), write it, rebuild the touched view parts; returns the
+    run statistics (audio seconds, seconds per stage, view parts built)."""
+    todo = {unit: sorted(set(shards)) for unit, shards in todo.items() if shards}
+    store = p.store
+    for unit, shards in todo.items():
+        for shard in shards:  # unmarked first: a unit is complete only once rewritten
+            store.remove(LAYOUT.unit_marker(unit, shard))
+    exs = [ex for ex in p.extractors if ex.name in todo]
+    shards = sorted({s for ss in todo.values() for s in ss})
+    stats: dict[str, Any] = {}
+    if shards:
+        with native_stderr_to_log():
+            stats = _on_ray(p, placement, p.rows(shards), exs, todo)
+    if srcs := p.views():
+        for shard in sorted({s for e in exs for s in todo[e.name]}):
+            store.remove(LAYOUT.view_part(words.UNIT, shard))  # derived from what changed
+        stats["words_parts_built"] = words.write_missing(store, p.n_shards, srcs)
+    return stats
+
+
+def _ray_init(placement: Placement) -> bool:
+    """Start local Ray unless one is running or an address is given; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if not loud():
+        # Ray's start-up lines (token set-up, "Started a local Ray instance") are not the
+        # user's business; MER_ETL_DEBUG=1 brings them back.
+        kwargs["logging_level"] = logging.ERROR
+    if placement.ray_address:
+        ray.init(address=placement.ray_address, **kwargs)
+    else:
+        # "local": always a new local Ray, never a stale cluster `ray start` left on record.
+        ray.init(address="local", num_cpus=placement.num_cpus, **kwargs)
+    return True
+
+
+def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.Extractor],
+            todo: dict[str, list[int]]) -> dict[str, Any]:
+    import ray
+
+    started = _ray_init(placement)
+    max_seconds = p.config.get("max_seconds")
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = False  # our own bar below reports utterances and shards
+        ctx.execution_options.preserve_order = True  # shards complete one after another
+        work = rows.select(c.WORK_COLUMNS)
+        size = placement.batch_size
+        ds = ray.data.from_arrow([work.slice(i, size) for i in range(0, work.num_rows, size)])
+        resources = ray.cluster_resources()
+        max_actors = max(1, int(resources.get("CPU", 1)))
+        max_gpus = max(1, int(resources.get("GPU", 0)))
+        cpu = [ex for ex in exs if not ex.resources().num_gpus]
+        gpu = [ex for ex in exs if ex.resources().num_gpus]
+        groups = ([cpu] if cpu else []) + [[ex] for ex in gpu]
+        # CPUs the GPU actors need are kept free, or the CPU pool would starve them.
+        max_actors = max(1, max_actors - int(sum(ex.resources().num_cpus for ex in gpu)
+                                             * max_gpus))
+        # Each sample rate the audio extractors want is decoded once, in the first stage.
+        rates = list(dict.fromkeys(ex.input_rate() for ex in exs if ex.modality == "audio"))
+        for i, group in enumerate(groups):
+            # The first stage decodes: a separate decode task could find every CPU held by a
+            # full actor pool and wait forever. The last drops the audio.
+            ds = _map_stage(ds, group, placement, max_seconds, rates if i == 0 else None,
+                            i == len(groups) - 1,
+                            size=max_gpus if any(e.resources().num_gpus for e in group)
+                            else max_actors)
+        collector = Collector(p, rows, exs, todo)
+        if not loud():
+            # A stream that fails on dead workers is handled below (the quarantine); Ray
+            # Data would still log it as an ERROR with a traceback.
+            logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        try:
+            _collect(ds, collector, rows.num_rows)
+        except Exception as exc:
+            if not quarantine.worker_died(exc):
+                raise
+            left = collector.left(work)
+            log.warning("workers died repeatedly (%s); processing the %d utterances left in "
+                        "small groups to find the ones that kill them", type(exc).__name__,
+                        left.num_rows)
+            with progress_bar(left.num_rows, "utterances, isolating worker deaths") as advance:
+                for row in quarantine.run(left, [(ex.name, ex.config) for ex in exs],
+                                          placement.device, rates, size, max_seconds):
+                    collector.add(row)
+                    advance(1)
+        return collector.stats()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
+               max_seconds: float | None, rates: list[int | None] | None, last: bool,
+               size: int) -> Any:
+    """One actor-pool stage running `group`'s extractors (one actor per CPU or per GPU)."""
+    import ray
+
+    from etl.stages import ExtractorStage
+
+    res = [ex.resources() for ex in group]
+    memory = sum(r.memory_mb or 0 for r in res)
+    gpus = max(r.num_gpus for r in res)
+    with warnings.catch_warnings():
+        # Ray 2.60 takes max_restarts only through **ray_remote_args, which it already calls
+        # deprecated without a replacement.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ds.map_batches(
+            ExtractorStage,
+            fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
+                                   "device": placement.device, "rates": rates,
+                                   "drop_audio": last, "max_seconds": max_seconds},
+            batch_format="pyarrow", batch_size=placement.batch_size,
+            # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
+            # from the start (an autoscaling pool stayed at one actor on small machines).
+            compute=ray.data.ActorPoolStrategy(size=size),
+            # A GPU stage names only its GPUs: Ray reserves one CPU per GPU map worker by
+            # itself, and naming both is what it warns about as experimental.
+            num_cpus=None if gpus else max(r.num_cpus for r in res), num_gpus=gpus or None,
+            memory=memory * 2**20 if memory else None,
+            # Ray restarts a killed actor and retries its batch forever by default: under
+            # memory pressure a run would loop without end. Bounded; what is left after that
+            # goes to the quarantine (etl/quarantine.py), one suspect at a time.
+            max_restarts=quarantine.WORKER_RETRIES,
+            max_task_retries=quarantine.WORKER_RETRIES,
+        )
+
+
+class Collector:
+    """Takes processed rows (from Ray Data or the quarantine) and writes each shard's units as
+    soon as all its utterances have arrived."""
+
+    def __init__(self, p: Plan, rows: pa.Table, exs: list[extractors.Extractor],
+                 todo: dict[str, list[int]]) -> None:
+        self.p, self.exs = p, exs
+        self.todo = {unit: set(shards) for unit, shards in todo.items()}
+        self.writer = ShardWriter(p.store, {r["utt_id"]: r for r in p.manifest.to_pylist()})
+        self.expected: dict[int, int] = defaultdict(int)
+        for s in rows["shard"].to_pylist():
+            self.expected[s] += 1
+        self.pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.written: set[int] = set()
+        self.stage_s: dict[str, float] = defaultdict(float)
+        self.audio_s = 0.0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.audio_s += row.get(c.DURATION) or 0.0
+        stages = ([(c.DECODE, c.DECODE)] if self.exs else []) + [
+            (e.name, c.outcome_column(e.name)) for e in self.exs]
+        for stage, col in stages:  # a quarantined row has no decode outcome
+            self.stage_s[stage] += (row.get(col) or {}).get("seconds") or 0.0
+        shard = row["shard"]
+        self.pending[shard].append(row)
+        if len(self.pending[shard]) == self.expected[shard]:
+            rows = self.pending.pop(shard)
+            if shard in self.todo.get(LAYOUT.base, ()):
+                self.writer.write_base(shard, [r["utt_id"] for r in rows])
+            for ex in self.exs:
+                if shard in self.todo[ex.name]:
+                    self.writer.write_extractor(ex, shard, rows)
+            self.written.add(shard)
+            slowest = max(self.stage_s, key=self.stage_s.get) if self.stage_s else "-"
+            log.info("shard %d written (%d utterances); slowest stage so far: %s",
+                     shard, self.expected[shard], slowest)
+
+    def left(self, work: pa.Table) -> pa.Table:
+        """The utterances a failed stream still owes: neither in a written shard nor waiting,
+        processed, for the rest of their shard."""
+        done = {r["utt_id"] for rows in self.pending.values() for r in rows}
+        keep = [uid not in done and shard not in self.written for uid, shard in
+                zip(work["utt_id"].to_pylist(), work["shard"].to_pylist(), strict=True)]
+        return work.filter(pa.array(keep, pa.bool_()))
+
+    def stats(self) -> dict[str, Any]:
+        return {"audio_seconds": self.audio_s, "stage_seconds": dict(self.stage_s)}
+
+
+def _collect(ds: Any, collector: Collector, total: int) -> None:
+    """Stream results back from Ray Data into the collector."""
+    with progress_bar(total, "utterances") as advance:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in batch.to_pylist():
+                collector.add(row)
+                advance(1)
