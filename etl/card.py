@@ -71,6 +71,7 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
         "config": p.config,
         "extractors": {
             e.name: {**e.fingerprint(), **e.describe(), "failed": failed.get(e.name, 0),
+                     "report": [item.as_dict() for item in e.report()],
                      "status": _status_counts(statuses, e.name),
                      "reused_from": reused.get(e.name)}
             for e in p.extractors

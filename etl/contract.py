@@ -17,7 +17,7 @@ import pyarrow as pa
 
 # What the stages need from the manifest; labels stay in the driver and join at write time.
 WORK_COLUMNS = ["utt_id", "corpus", "audio_uri", "start", "end", "video_uri", "video_start",
-                "video_end", "shard"]
+                "video_end", "video_region", "shard"]
 DURATION = "duration_s"
 DECODE = "decode"  # the outcome column of the decode step
 WORKER = "worker"  # set by the quarantine on an utterance that killed its worker

@@ -21,7 +21,7 @@ from schemas.labels import load_label_schema
 # What extractor outputs depend on in the manifest: media and spans, never labels, so a new
 # label schema or a relabelled corpus recomputes no features.
 MEDIA_COLUMNS = ["utt_id", "audio_uri", "audio_sha256", "start", "end",
-                 "video_uri", "video_sha256", "video_start", "video_end"]
+                 "video_uri", "video_sha256", "video_start", "video_end", "video_region"]
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -141,8 +141,8 @@ def plan(cfg: RunConfig) -> Plan:
     for ex in exs:
         units[ex.name] = versioning.digest({"format": versioning.FORMAT_VERSION, "media": media,
                                             "config": output, "extractor": ex.fingerprint()})
-    if srcs := words.sources(exs):  # the word-aligned view is a unit of its own
-        units[words.UNIT] = words.unit_key(units, srcs)
+    if words.sources(exs):  # the word-aligned view is a unit of its own
+        units[words.UNIT] = words.unit_key(units, exs)
     inputs = versioning.version_inputs(manifest, output, [e.fingerprint() for e in exs],
                                        label_schema)
     inputs["units"] = units

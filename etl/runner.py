@@ -41,10 +41,10 @@ def execute(p: Plan, placement: Placement, todo: dict[str, list[int]]) -> dict[s
     if shards:
         with native_stderr_to_log():
             stats = _on_ray(p, placement, p.rows(shards), exs, todo)
-    if srcs := p.views():
+    if p.views():
         for shard in sorted({s for e in exs for s in todo[e.name]}):
             store.remove(LAYOUT.view_part(words.UNIT, shard))  # derived from what changed
-        stats["words_parts_built"] = words.write_missing(store, p.n_shards, srcs)
+        stats["words_parts_built"] = words.write_missing(store, p.n_shards, p.extractors)
     return stats
 
 

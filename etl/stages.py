@@ -90,7 +90,7 @@ class Extract:
 
     def columns(self) -> c.Columns:
         if self.ex.modality == "video":
-            reads = ["video_uri", "video_start", "video_end", "utt_id"]
+            reads = ["video_uri", "video_start", "video_end", "video_region"]
         else:
             col = c.audio_column(self.ex.input_rate())
             reads = [col, c.rate_of(col), c.DECODE]
@@ -100,10 +100,10 @@ class Extract:
         """What `extract` gets per utterance, or the outcome when there is nothing to give."""
         if self.ex.modality == "video":
             return [Outcome.skipped(c.DECODE, "no video", "the utterance has no video stream")
-                    if uri is None else (uri, start, end, uid)
-                    for uri, start, end, uid in zip(
+                    if uri is None else (uri, start, end, region)
+                    for uri, start, end, region in zip(
                         batch["video_uri"].to_pylist(), batch["video_start"].to_pylist(),
-                        batch["video_end"].to_pylist(), batch["utt_id"].to_pylist(),
+                        batch["video_end"].to_pylist(), batch["video_region"].to_pylist(),
                         strict=True)]
         col = c.audio_column(self.ex.input_rate())
         out: list[tuple | Outcome] = []

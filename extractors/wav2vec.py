@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from extractors.base import Extractor, Resources, Skip, local_model
+from extractors.base import Extractor, FrameSeries, Resources, Skip, local_model
 
 STRIDE = 320  # samples between frames at 16 kHz (20 ms) for these encoders
 RECEPTIVE = 400  # samples one frame sees (25 ms)
@@ -56,6 +56,12 @@ class Wav2VecExtractor(Extractor):
     def model_files(self) -> list[Path]:
         return sorted(p for p in self._path.iterdir()
                       if p.suffix in (".json", ".safetensors", ".bin") and p.is_file())
+
+    def frame_series(self) -> list[FrameSeries]:
+        if not self.config["frames"]:
+            return []
+        return [FrameSeries("frame_times", RECEPTIVE / 16_000,
+                            {"frames_last": "wav2vec_last", "frames_mean": "wav2vec_mean"})]
 
     def setup(self) -> None:
         import torch

@@ -38,6 +38,7 @@ from jobs.base import (
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "iemocap"
+SIDES = {"F": "left", "M": "right"}  # where each actor sits in the session's dialog video
 LAYOUT = ("Session1-5/dialog/EmoEvaluation/*.txt and Session1-5/sentences/wav/<dialog>/<utt>.wav"
           " (optional dialog/transcriptions, dialog/avi/DivX)")
 SUMMARY_RE = re.compile(
@@ -255,6 +256,8 @@ def _row(turn: Turn, found: dict[str, dict[str, str]], text: str | None,
         "_video_path": video,
         "video_start": turn.start if video else None,
         "video_end": turn.end if video else None,
+        # The dialog video shows both actors side by side: the speaker's half of the frame
+        "video_region": SIDES[utt[-4]] if video else None,
         "transcript": text,
         **label_fields(labels, CORPUS, turn.code),
         **vad_fields(labels, CORPUS, *turn.vad),

@@ -44,7 +44,12 @@ CARD_SCHEMA: dict[str, Any] = {
                            "models": {"type": "object",
                                       "additionalProperties": {"type": "string"}},
                            "failed": {"type": "integer"}, "status": _COUNTS,
-                           "reused_from": _STR_OR_NULL}}},
+                           "reused_from": _STR_OR_NULL,
+                           # what the report shows (extractors.base.ReportItem)
+                           "report": {"type": "array", "items": {
+                               "type": "object", "required": ["kind", "title"],
+                               "properties": {"columns": {"type": "array", "items": {
+                                   "type": "array", "minItems": 2, "maxItems": 2}}}}}}}},
         "counts": {"type": "object",
                    "required": ["utterances", "shards", "errors", "errors_by_stage",
                                 "by_split", "by_label", "by_corpus_label", "unlabeled",

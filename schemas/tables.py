@@ -24,6 +24,9 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("end", pa.float64()),  # seconds within the audio media; null = to its end
         pa.field("video_start", pa.float64()),  # the same within the video media
         pa.field("video_end", pa.float64()),
+        # the part of the video frame the speaker occupies: "left" | "right" | null (all of it,
+        # the speaker's face is the largest); IEMOCAP's dialog videos show two actors
+        pa.field("video_region", pa.string()),
         pa.field("transcript", pa.string()),  # as shipped by the corpus
         pa.field("label_native", pa.string()),  # the corpus's own code
         pa.field("label_native_name", pa.string()),

@@ -78,7 +78,7 @@ def test_target_track_crops_and_pooled_embedding(tmp_path, photos):
 
 
 def test_side_by_side_video_picks_the_asked_side(tmp_path, photos):
-    """IEMOCAP-style split screen: the utterance id says which actor speaks."""
+    """IEMOCAP-style split screen: the manifest's video_region says where the speaker sits."""
     hanks = write_video(tmp_path / "h.mp4", photos["hanks"], width=640, seconds=1.0)
     group = write_video(tmp_path / "g.mp4", photos["group"], width=640, seconds=1.0,
                         filters="crop=w=300:h=420:x=520:y=120")
@@ -88,11 +88,11 @@ def test_side_by_side_video_picks_the_asked_side(tmp_path, photos):
                     "[0:v]scale=640:720,setsar=1[a];[1:v]scale=640:720,setsar=1[b];"
                     "[a][b]hstack", "-c:v", "libx264", "-preset", "ultrafast", str(both)],
                    check=True)
-    ex = build("faces", backend="dlib", max_side=1280)  # target auto: by_id for iemocap
+    ex = build("faces", backend="dlib", max_side=1280)  # target auto: the manifest's region
     ex.setup()
-    left = ex.extract(str(both), None, None, "iemocap_Ses01F_impro01_F000")
-    right = ex.extract(str(both), None, None, "iemocap_Ses01F_impro01_M000")
-    other = ex.extract(str(both), None, None, "meld_dia1_utt1")  # largest: either side
+    left = ex.extract(str(both), None, None, "left")
+    right = ex.extract(str(both), None, None, "right")
+    other = ex.extract(str(both), None, None, None)  # no region: the largest, either side
     assert np.nanmean(left["box"][:, 0]) < 640 <= np.nanmean(right["box"][:, 0])
     largest = build("faces", backend="dlib")
     largest.setup()
@@ -100,8 +100,8 @@ def test_side_by_side_video_picks_the_asked_side(tmp_path, photos):
     assert float(alone @ left["pooled_embedding_dlib"]) > float(
         alone @ right["pooled_embedding_dlib"])
     assert not np.isnan(other["box"]).all()
-    with pytest.raises(ValueError, match="does not match utterance id 'iemocap_x'"):
-        ex.extract(str(both), None, None, "iemocap_x")
+    with pytest.raises(ValueError, match="video_region must be left, right or null, got 'top'"):
+        ex.extract(str(both), None, None, "top")
 
 
 def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):

@@ -74,7 +74,7 @@ def test_report_renders_in_chromium(demo_run, tmp_path):
     assert "<td>ravdess</td><td>48000</td><td>24</td>" in page  # the demo's native rate
     assert "no errors" in page
     assert "<td>07</td><td>disgust</td><td>disgusted</td><td>labeled</td><td>3</td>" in page
-    assert "Face coverage" in page and "not run for this dataset" in page
+    assert "eGeMAPS per label" in page and "Face coverage" not in page  # only what ran
     shot = tmp_path / "shot.png"
     screenshot(out / "report.html", shot, tmp_path / "profile")
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
