@@ -130,7 +130,8 @@ def plan(cfg: RunConfig) -> Plan:
         extractors.build(n, device=cfg.device, **cfg.extractor_config.get(n, {}))
         for n in cfg.extractors
     ]
-    label_schema = {"version": labels.version, "sha256": labels.sha256}
+    # only the taxonomy, the views and these corpora's own label sections (schemas/labels.py)
+    label_schema = labels.digest(cfg.corpora)
     media = versioning.table_digest(manifest.select(MEDIA_COLUMNS))
     output = cfg.output_config()
     base = {"format": versioning.FORMAT_VERSION, "manifest": versioning.table_digest(manifest),

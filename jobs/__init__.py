@@ -1,13 +1,15 @@
-"""Corpus adapters, one module per corpus, registered here by name."""
+"""Corpus adapters, registered here by name: one module per corpus whose layout needs code,
+one definition file in jobs/corpora/ per corpus the generic pattern adapter reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib import resources
 from typing import Any
 
 import pyarrow as pa
 
-from jobs import cremad, emodb, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess
+from jobs import cremad, custom, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess
 from jobs.base import (
     Adapter,
     CorpusError,
@@ -21,9 +23,24 @@ from jobs.reconcile import flag_known_bad, reconcile
 from schemas import ERROR_SCHEMA, RATINGS_SCHEMA, validate_table
 from schemas.labels import load_label_schema
 
+
+def _definitions() -> list[Adapter]:
+    """The corpora defined by one data file each (jobs/corpora/*.yaml)."""
+    folder = resources.files("jobs").joinpath("corpora")
+    return [custom.make_adapter(custom.load_job(str(f)))
+            for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml")]
+
+
+def _titled(adapter: Adapter) -> Adapter:
+    """The corpus's title is data (its section of the label schema), not code."""
+    facts = load_label_schema().corpora.get(adapter.name, {})
+    return replace(adapter, title=adapter.title or facts.get("title", adapter.name))
+
+
 ADAPTERS: dict[str, Adapter] = {
-    m.ADAPTER.name: m.ADAPTER
-    for m in (cremad, emodb, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess)
+    a.name: _titled(a)
+    for a in [*(m.ADAPTER for m in (cremad, esd, iemocap, meld, mosei, msp_podcast, ravdess,
+                                    savee, tess)), *_definitions()]
 }
 
 
@@ -68,8 +85,8 @@ def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") 
     )
     table = manifest_table(result.rows)
     return Manifest(table=table, problems=problems,
-                    reconciliation=reconcile(corpus, result.rows, result.problems,
-                                             result.release),
+                    reconciliation=reconcile(corpus, [r.manifest() for r in result.rows],
+                                             result.problems, result.release),
                     ratings=ratings_table(result.ratings, table))
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 from fsspec import AbstractFileSystem
 
 from etl.media.fs import is_local, sha256_file, to_uri
+from jobs.row import Row
 from schemas import MANIFEST_SCHEMA, validate_table
 from schemas.labels import LabelSchema
 
@@ -27,7 +28,7 @@ class CorpusError(RuntimeError):
 class ScanResult:
     """Manifest rows an adapter found, and every file it could not use, with the reason."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)
     release: str | None = None  # the corpus release, where the layout tells it
     ratings: list[dict[str, Any]] = field(default_factory=list)  # RATINGS_SCHEMA rows
@@ -55,9 +56,9 @@ class Adapter:
     """A corpus adapter: `scan(fs, root, labels)` turns the native layout into manifest rows."""
 
     name: str
-    title: str
     layout: str  # one line describing the expected native layout, shown in errors and `corpora`
     scan: Callable[[AbstractFileSystem, str, LabelSchema], ScanResult]
+    title: str = ""  # empty: the corpus's title in the label schema (jobs.ADAPTERS fills it)
 
 
 def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: str
@@ -196,9 +197,7 @@ def hash_media(fs: AbstractFileSystem, result: ScanResult, corpus: str, workers:
 
     A file that cannot be read here is recorded and its row dropped: it could not be decoded.
     """
-    paths = sorted(
-        {p for row in result.rows for p in (row.get("_audio_path"), row.get("_video_path")) if p}
-    )
+    paths = sorted({p for row in result.rows for p in (row.audio_path, row.video_path) if p})
 
     def one(path: str) -> tuple[str, str | Exception]:
         try:
@@ -210,16 +209,16 @@ def hash_media(fs: AbstractFileSystem, result: ScanResult, corpus: str, workers:
         digests = dict(pool.map(one, paths))
     kept = []
     for row in result.rows:
-        bad = [p for p in (row.get("_audio_path"), row.get("_video_path")) if p and
+        bad = [p for p in (row.audio_path, row.video_path) if p and
                isinstance(digests[p], Exception)]
         for path in bad:
             result.problem(corpus, path, "UnreadableFile", f"cannot read media: {digests[path]}")
         if bad:
             continue
-        for kind in ("audio", "video"):
-            path = row.pop(f"_{kind}_path", None)
-            row[f"{kind}_uri"] = to_uri(fs, path) if path else None
-            row[f"{kind}_sha256"] = digests[path] if path else None
+        if row.audio_path:
+            row.audio_uri, row.audio_sha256 = to_uri(fs, row.audio_path), digests[row.audio_path]
+        if row.video_path:
+            row.video_uri, row.video_sha256 = to_uri(fs, row.video_path), digests[row.video_path]
         kept.append(row)
     result.rows = kept
 
@@ -232,11 +231,12 @@ def safe_id(native: str) -> str:
     return UNSAFE_ID_CHARS.sub("-", native)
 
 
-def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
+def manifest_table(rows: list[Row]) -> pa.Table:
     """Rows -> validated manifest table, sorted by utt_id (the order every output follows)."""
     full = []
-    for row in sorted(rows, key=lambda r: safe_id(r["utt_id"])):
-        out = {name: row.get(name) for name in MANIFEST_SCHEMA.names}
+    for row in sorted(rows, key=lambda r: safe_id(r.utt_id)):
+        found = row.manifest()
+        out = {name: found[name] for name in MANIFEST_SCHEMA.names}
         out["utt_id"] = safe_id(out["utt_id"])
         if isinstance(out["meta"], dict):
             out["meta"] = json.dumps(out["meta"], sort_keys=True, ensure_ascii=False)
@@ -363,26 +363,6 @@ def to_float(value: str, path: str, line: int, what: str) -> float:
         raise LabelFileError(path, line, what, value) from None
     if out != out or out in (float("inf"), float("-inf")):
         raise LabelFileError(path, line, what, value)
-    return out
-
-
-def label_fields(labels: LabelSchema, corpus: str, code: str) -> dict[str, Any]:
-    """Manifest label columns for a native code (raises UnknownLabelError naming valid codes)."""
-    m = labels.map_label(corpus, code)
-    return {"label_native": code, "label_native_name": m.native_name, "label": m.canonical,
-            "label_status": m.status}
-
-
-def vad_fields(labels: LabelSchema, corpus: str, valence: float | None, arousal: float | None,
-               dominance: float | None) -> dict[str, Any]:
-    """Dimensional columns: native values and range kept, rescaled copies in [-1, 1]."""
-    from schemas.labels import rescale
-
-    lo, hi = labels.dimension_range(corpus, "valence")
-    out: dict[str, Any] = {"vad_native_min": lo, "vad_native_max": hi}
-    for dim, value in (("valence", valence), ("arousal", arousal), ("dominance", dominance)):
-        out[f"{dim}_native"] = value
-        out[dim] = rescale(value, *labels.dimension_range(corpus, dim))
     return out
 
 

@@ -23,12 +23,12 @@ from jobs.base import (
     ScanResult,
     basename,
     csv_records,
-    label_fields,
     read_text,
     soft_label,
     stem,
     walk_files,
 )
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "cremad"
@@ -138,7 +138,8 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
         result.problem(CORPUS, tables["tabulatedVotes.csv"], "LabelWithoutMedia",
                        f"{name}: votes in tabulatedVotes.csv but no media file")
     for clip, files in sorted(clips.items()):
-        result.rows.append(_row(clip, files, votes.get(clip, {}), genders, labels))
+        result.rows.append(_row(RowBuilder(CORPUS, labels), clip, files, votes.get(clip, {}),
+                                genders))
     return result
 
 
@@ -164,24 +165,15 @@ def _tables(fs: AbstractFileSystem, tables: dict[str, str], labels: LabelSchema,
     return votes, genders
 
 
-def _row(clip: str, files: dict[str, str], votes: dict[str, Any], genders: dict[str, str],
-         labels: LabelSchema) -> dict[str, Any]:
+def _row(rows: RowBuilder, clip: str, files: dict[str, str], votes: dict[str, Any],
+         genders: dict[str, str]) -> Row:
     actor, sentence, emotion, level = clip.split("_")
-    return {
-        "utt_id": f"{CORPUS}_{clip}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{actor}",
-        "gender": genders.get(actor),
-        "language": "en",
-        "split": split_for_actor(int(actor)),
-        "_audio_path": files.get("audio"),
-        "_video_path": files.get("video"),
-        "transcript": SENTENCES[sentence],
-        **label_fields(labels, CORPUS, emotion),
-        "intensity_native": LEVELS[level],
-        "soft_label": votes.get("audiovisual") or votes.get("voice"),
-        "meta": {"sentence": sentence, "level": level, "votes": votes or None},
-    }
+    return rows.row(clip, audio=files.get("audio"), video=files.get("video"), speaker=actor,
+                    code=emotion, gender=genders.get(actor),
+                    split=split_for_actor(int(actor)), transcript=SENTENCES[sentence],
+                    intensity_native=LEVELS[level],
+                    soft_label=votes.get("audiovisual") or votes.get("voice"),
+                    meta={"sentence": sentence, "level": level, "votes": votes or None})
 
 
-ADAPTER = Adapter(name=CORPUS, title="CREMA-D", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

@@ -34,7 +34,8 @@ from jobs.base import (
     to_float,
     walk_files,
 )
-from schemas.labels import LabelSchema, UnknownLabelError, rescale
+from jobs.row import Row, RowBuilder
+from schemas.labels import LabelSchema, UnknownLabelError
 
 FIELDS = ["media", "utt_id", "speaker", "split", "start", "end", "transcript", "label",
           "valence", "arousal", "dominance", "gender", "language", "video"]
@@ -55,6 +56,12 @@ class JobSpec:
     label_names: dict[str, str] = field(default_factory=dict)
     vad_range: tuple[float, float] | None = None
     speakers: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> gender/split
+    # pattern mode: files of other speakers are UnexpectedFile (the table lists them all)
+    speakers_only: bool = False
+    # pattern mode: files matching this but not `pattern` are UnexpectedFile (e.g. '\.wav$')
+    unexpected: str | None = None
+    # role -> {from: a pattern group, values: {group value -> the role's value}}
+    lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def layout(self) -> str:
@@ -100,11 +107,16 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
                           "(a file-name regex), not both or neither")
     if spec.vad_range is not None:
         spec.vad_range = (float(spec.vad_range[0]), float(spec.vad_range[1]))
-    if spec.pattern:
+    for key in ("pattern", "unexpected"):
         try:
-            re.compile(spec.pattern)
+            re.compile(getattr(spec, key) or "")
         except re.error as exc:
-            raise CorpusError(f"{path or 'job'}: pattern is not a valid regex: {exc}") from None
+            raise CorpusError(f"{path or 'job'}: {key} is not a valid regex: {exc}") from None
+    for role, lookup in spec.lookups.items():
+        if role not in FIELDS or not isinstance(lookup, dict) or set(lookup) != {"from",
+                                                                                 "values"}:
+            raise CorpusError(f"{path or 'job'}: lookups.{role}: expected a role of {FIELDS} "
+                              "with `from:` (a pattern group) and `values:` (a mapping)")
     return spec
 
 
@@ -115,6 +127,8 @@ TYPES: dict[str, tuple[Any, str]] = {
     "columns": (dict, "a mapping role -> column"), "labels": (dict, "a mapping native -> class"),
     "label_names": (dict, "a mapping native -> name"),
     "vad_range": (list, "[min, max]"), "speakers": (dict, "a mapping speaker -> {gender, split}"),
+    "speakers_only": (bool, "true or false"), "unexpected": (str, "a regex"),
+    "lookups": (dict, "a mapping role -> {from: group, values: {...}}"),
 }
 
 
@@ -167,6 +181,22 @@ def check_labels(spec: JobSpec, labels: LabelSchema) -> None:
                           f"known: {', '.join(labels.classes)}")
 
 
+def label_section(spec: JobSpec) -> dict[str, Any]:
+    """The job's facts and label map as a corpus section of the label schema, so its labels go
+    through the same mapper as every built-in corpus's (a null target: no_agreement)."""
+    section: dict[str, Any] = {"title": spec.title or spec.corpus, "labels": {
+        native: {"native": spec.label_names.get(native, native), "canonical": canonical}
+        if canonical is not None else {"native": spec.label_names.get(native, native),
+                                       "status": "no_agreement"}
+        for native, canonical in spec.labels.items()}}
+    if spec.language:
+        section["language"] = spec.language
+    if spec.vad_range is not None:
+        section["dimensions"] = {d: list(spec.vad_range)
+                                 for d in ("valence", "arousal", "dominance")}
+    return section
+
+
 def _records(fs: AbstractFileSystem, path: str, bad: list[LabelFileError]
              ) -> Iterator[tuple[int | str, dict[str, Any]]]:
     """(line or row, row) for each row of a CSV, JSONL or Parquet table; a malformed line goes
@@ -204,19 +234,8 @@ def _value(row: dict[str, Any], spec: JobSpec, role: str) -> Any:
     return None if value == "" else value
 
 
-def _labels(spec: JobSpec, native: str | None) -> dict[str, Any]:
-    if native is None:
-        return {"label_status": "unlabeled"}
-    if native not in spec.labels:
-        raise UnknownLabelError(f"{spec.corpus}: unknown label code {native!r}; valid codes: "
-                                f"{', '.join(sorted(spec.labels))}")
-    canonical = spec.labels[native]
-    return {"label_native": native, "label_native_name": spec.label_names.get(native, native),
-            "label": canonical, "label_status": "labeled" if canonical else "no_agreement"}
-
-
-def _row(spec: JobSpec, values: dict[str, Any], media: str, path: str,
-         loc: int | str) -> dict[str, Any]:
+def _row(spec: JobSpec, rows: RowBuilder, values: dict[str, Any], media: str, path: str,
+         loc: int | str) -> Row:
     """One manifest row; LabelFileError / UnknownLabelError say what is wrong where."""
     where = f"{path}:{loc}"
     for role in NUMERIC & set(values):
@@ -227,43 +246,36 @@ def _row(spec: JobSpec, values: dict[str, Any], media: str, path: str,
         raise LabelFileError(path, loc, "a span with 0 <= start < end", f"{start} - {end}")
     speaker = values.get("speaker")
     info = spec.speakers.get(str(speaker), {}) if speaker is not None else {}
-    row = {
-        "utt_id": f"{spec.corpus}_{safe_id(str(values.get('utt_id') or stem(media)))}",
-        "corpus": spec.corpus,
-        "speaker": f"{spec.corpus}_{speaker}" if speaker is not None else None,
-        "gender": values.get("gender") or info.get("gender"),
-        "language": values.get("language") or spec.language,
-        "split": values.get("split") or info.get("split"),
-        "_audio_path": media,
-        "_video_path": values.get("video"),
-        "start": values.get("start"),
-        "end": values.get("end"),
-        "transcript": values.get("transcript"),
-        **_labels(spec, None if values.get("label") is None else str(values["label"])),
-        "meta": {"source": where},
-    }
-    dims = [values.get(d) for d in ("valence", "arousal", "dominance")]
-    if any(v is not None for v in dims):
-        if spec.vad_range is None:
-            raise LabelFileError(path, loc, "a vad_range (native min and max) in the job for "
-                                 "valence/arousal/dominance", "none")
-        lo, hi = spec.vad_range
-        for dim, v in zip(("valence", "arousal", "dominance"), dims, strict=True):
-            row[f"{dim}_native"], row[dim] = v, rescale(v, lo, hi)
-        row["vad_native_min"], row["vad_native_max"] = lo, hi
+    dims = (values.get("valence"), values.get("arousal"), values.get("dominance"))
+    if any(v is not None for v in dims) and spec.vad_range is None:
+        raise LabelFileError(path, loc, "a vad_range (native min and max) in the job for "
+                             "valence/arousal/dominance", "none")
+    row = rows.row(
+        safe_id(str(values.get("utt_id") or stem(media))), audio=media,
+        video=values.get("video"), speaker=None if speaker is None else str(speaker),
+        code=None if values.get("label") is None else str(values["label"]), vad=dims,
+        gender=values.get("gender") or info.get("gender"),
+        split=values.get("split") or info.get("split"), start=values.get("start"),
+        end=values.get("end"), transcript=values.get("transcript"), meta={"source": where})
+    row.language = values.get("language") or row.language
     return row
 
 
 def make_adapter(spec: JobSpec) -> Adapter:
     def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
         check_labels(spec, labels)
-        return _scan_pattern(spec, fs, root) if spec.pattern else _scan_table(spec, fs, root)
+        if spec.labels or spec.corpus not in labels.corpora:
+            labels = labels.with_corpus(spec.corpus, label_section(spec))
+        # else a definition without a label map: the reviewed section of the label schema
+        rows = RowBuilder(spec.corpus, labels)
+        return (_scan_pattern(spec, rows, fs, root) if spec.pattern
+                else _scan_table(spec, rows, fs, root))
 
-    return Adapter(name=spec.corpus, title=spec.title or spec.corpus, layout=spec.layout,
-                   scan=scan)
+    return Adapter(name=spec.corpus, layout=spec.layout, scan=scan, title=spec.title)
 
 
-def _scan_table(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResult:
+def _scan_table(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: str
+                ) -> ScanResult:
     result = ScanResult()
     assert spec.manifest is not None
     mfs, mpath = fsspec.core.url_to_fs(spec.manifest)
@@ -297,15 +309,15 @@ def _scan_table(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResult:
             continue
         values["video"] = _video(spec, fs, root, values.get("video"), where, result)
         try:
-            out = _row(spec, values, media, mpath, loc)
+            out = _row(spec, rows, values, media, mpath, loc)
         except (UnknownLabelError, LabelFileError) as exc:
             result.problem(spec.corpus, where, _kind(exc), str(exc))
             continue
-        if out["utt_id"] in seen:
-            result.problem(spec.corpus, where, "DuplicateRow", f"utt_id {out['utt_id']} already "
-                           f"at {seen[out['utt_id']]}; the first row is kept")
+        if out.utt_id in seen:
+            result.problem(spec.corpus, where, "DuplicateRow", f"utt_id {out.utt_id} already "
+                           f"at {seen[out.utt_id]}; the first row is kept")
             continue
-        seen[out["utt_id"]] = where
+        seen[out.utt_id] = where
         result.rows.append(out)
     result.bad_lines(spec.corpus, bad)
     return result
@@ -333,19 +345,36 @@ def _kind(exc: Exception) -> str:
     return "UnknownLabel" if isinstance(exc, UnknownLabelError) else "LabelFileError"
 
 
-def _scan_pattern(spec: JobSpec, fs: AbstractFileSystem, root: str) -> ScanResult:
+def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: str
+                  ) -> ScanResult:
     result = ScanResult()
     pattern = re.compile(spec.pattern or "")
+    unexpected = re.compile(spec.unexpected) if spec.unexpected else None
     roles = set(pattern.groupindex) & set(FIELDS)
+    extra = [g for g in pattern.groupindex if g not in FIELDS]  # kept in meta by name
     for path in walk_files(fs, root, result, spec.corpus):
         rel = str(PurePosixPath(path).relative_to(root))
         m = pattern.search(rel)
         if not m:
+            if unexpected is not None and unexpected.search(rel):
+                result.problem(spec.corpus, path, "UnexpectedFile",
+                               f"expected a path matching {spec.pattern}")
+            continue
+        if spec.speakers_only and m.groupdict().get("speaker") not in spec.speakers:
+            result.problem(spec.corpus, path, "UnexpectedFile",
+                           f"speaker {m.groupdict().get('speaker')!r}: expected one of "
+                           f"{sorted(spec.speakers)}")
             continue
         values = {role: m.group(role) for role in roles}
+        for role, lookup in spec.lookups.items():
+            values[role] = lookup["values"].get(m.groupdict().get(lookup["from"]))
         values["video"] = _video(spec, fs, root, values.get("video"), path, result)
         try:
-            result.rows.append(_row(spec, values, path, root, rel))
+            row = _row(spec, rows, values, path, root, rel)
         except (UnknownLabelError, LabelFileError) as exc:
             result.problem(spec.corpus, path, _kind(exc), str(exc))
+            continue
+        # the path within the corpus (not the root: a moved corpus keeps its rows)
+        row.meta = {"source": rel, **{g: m.group(g) for g in extra}}
+        result.rows.append(row)
     return result

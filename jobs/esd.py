@@ -20,7 +20,6 @@ speakers' files are UTF-8 or, in older copies, Latin-1 (cp1252).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from fsspec import AbstractFileSystem
 
@@ -28,9 +27,9 @@ from jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
-    label_fields,
     walk_files,
 )
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "esd"
@@ -128,11 +127,12 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             continue
         seen[utt] = path
         try:
-            row = _row(utt, speaker, emotion, folder_split, path, texts.get(utt), labels)
+            row = _row(RowBuilder(CORPUS, labels), utt, speaker, emotion, folder_split, path,
+                       texts.get(utt))
         except UnknownLabelError as exc:
             result.problem(CORPUS, path, "UnknownLabel", str(exc))
             continue
-        _check_label(result, path, utt, emotion, row["label"], texts.get(utt), labels)
+        _check_label(result, path, utt, emotion, row.label, texts.get(utt), labels)
         result.rows.append(row)
     return result
 
@@ -166,22 +166,16 @@ def _check_label(result: ScanResult, path: str, utt: str, emotion: str, canonica
                        f"transcript says {said!r}; the folder is used")
 
 
-def _row(utt: str, speaker: str, emotion: str, folder_split: str | None, path: str,
-         text: tuple[str, str | None] | None, labels: LabelSchema) -> dict[str, Any]:
+def _row(rows: RowBuilder, utt: str, speaker: str, emotion: str, folder_split: str | None,
+         path: str, text: tuple[str, str | None] | None) -> Row:
     derived = official_split(int(utt[-6:]))
-    return {
-        "utt_id": f"{CORPUS}_{utt}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{speaker}",
-        "gender": "male" if speaker in MALE else "female",
-        "language": language(speaker),
-        "split": SPLITS[folder_split] if folder_split else derived,
-        "_audio_path": path,
-        "transcript": text[0] if text else None,
-        **label_fields(labels, CORPUS, emotion),
-        "meta": {"transcript_emotion": text[1] if text else None,
-                 "split_source": "folder" if folder_split else "utterance number"},
-    }
+    return rows.row(
+        utt, audio=path, speaker=speaker, code=emotion,
+        gender="male" if speaker in MALE else "female", language=language(speaker),
+        split=SPLITS[folder_split] if folder_split else derived,
+        transcript=text[0] if text else None,
+        meta={"transcript_emotion": text[1] if text else None,
+              "split_source": "folder" if folder_split else "utterance number"})
 
 
-ADAPTER = Adapter(name=CORPUS, title="ESD", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

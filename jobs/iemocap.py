@@ -27,14 +27,13 @@ from jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
-    label_fields,
     read_text,
     report_unpaired,
     soft_label,
     to_float,
-    vad_fields,
     walk_files,
 )
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "iemocap"
@@ -186,7 +185,7 @@ def parse_transcription(text: str) -> dict[str, str]:
 
 
 def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
-    result = ScanResult()
+    result, rows = ScanResult(), RowBuilder(CORPUS, labels)
     found: dict[str, dict[str, str]] = {k: {} for k in PATHS}
     for path in walk_files(fs, root, result, CORPUS):
         if path.rsplit("/", 1)[-1].startswith("._"):
@@ -223,16 +222,17 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
     for utt in report_unpaired(result, CORPUS, where, found["wav"], "sentence WAV"):
         turn = turns[utt]
         try:
-            result.rows.append(_row(turn, found, texts.get(utt), labels))
+            result.rows.append(_row(rows, turn, found, texts.get(utt)))
         except UnknownLabelError as exc:
             result.problem(CORPUS, where[utt], "UnknownLabel", str(exc))
             continue
-        result.ratings += ratings(turn, f"{CORPUS}_{utt}", where[utt].rsplit(":", 1)[0])
+        result.ratings += ratings(turn, rows.utt_id(utt), where[utt].rsplit(":", 1)[0])
     return result
 
 
-def _row(turn: Turn, found: dict[str, dict[str, str]], text: str | None,
-         labels: LabelSchema) -> dict[str, Any]:
+def _row(rows: RowBuilder, turn: Turn, found: dict[str, dict[str, str]], text: str | None
+         ) -> Row:
+    labels = rows.labels
     utt = turn.utt_id
     session = int(utt[3:5])
     dialog = utt.rsplit("_", 1)[0]
@@ -244,27 +244,17 @@ def _row(turn: Turn, found: dict[str, dict[str, str]], text: str | None,
                 canonical = labels.map_label(CORPUS, name, table="votes").canonical
                 weights[canonical] = weights.get(canonical, 0.0) + 1.0 / len(names)
     video = found["avi"].get(dialog)
-    return {
-        "utt_id": f"{CORPUS}_{utt}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{session:02d}{utt[-4]}",
-        "gender": gender,
-        "language": "en",
-        "split": "train" if session <= 3 else "validation" if session == 4 else "test",
-        "fold": session,
-        "_audio_path": found["wav"][utt],
-        "_video_path": video,
-        "video_start": turn.start if video else None,
-        "video_end": turn.end if video else None,
+    return rows.row(
+        utt, audio=found["wav"][utt], video=video, speaker=f"{session:02d}{utt[-4]}",
+        code=turn.code, vad=turn.vad, gender=gender,
+        split="train" if session <= 3 else "validation" if session == 4 else "test",
+        fold=session, video_start=turn.start if video else None,
+        video_end=turn.end if video else None,
         # The dialog video shows both actors side by side: the speaker's half of the frame
-        "video_region": SIDES[utt[-4]] if video else None,
-        "transcript": text,
-        **label_fields(labels, CORPUS, turn.code),
-        **vad_fields(labels, CORPUS, *turn.vad),
-        "soft_label": soft_label(weights, labels),
-        "meta": {"dialog": dialog, "improvised": "_impro" in utt, "session": session,
-                 "dialog_start": turn.start, "dialog_end": turn.end, "votes": turn.votes},
-    }
+        video_region=SIDES[utt[-4]] if video else None,
+        transcript=text, soft_label=soft_label(weights, labels),
+        meta={"dialog": dialog, "improvised": "_impro" in utt, "session": session,
+              "dialog_start": turn.start, "dialog_end": turn.end, "votes": turn.votes})
 
 
-ADAPTER = Adapter(name=CORPUS, title="IEMOCAP", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

@@ -30,11 +30,11 @@ from jobs.base import (
     ScanResult,
     basename,
     csv_rows,
-    label_fields,
     read_text,
     report_unpaired,
     walk_files,
 )
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "meld"
@@ -123,30 +123,22 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             if rec["sentiment"] not in sentiments:
                 raise UnknownLabelError(f"{CORPUS}: unknown sentiment {rec['sentiment']!r}; "
                                         f"valid: {', '.join(sorted(sentiments))}")
-            result.rows.append(_row(key, rec, clips[key], sentiments, labels))
+            result.rows.append(_row(RowBuilder(CORPUS, labels), key, rec, clips[key],
+                                    sentiments))
         except UnknownLabelError as exc:
             result.problem(CORPUS, labelled[key], "UnknownLabel", str(exc))
     return result
 
 
-def _row(key: str, rec: dict[str, Any], clip: str, sentiments: dict[str, float],
-         labels: LabelSchema) -> dict[str, Any]:
-    return {
-        "utt_id": f"{CORPUS}_{key}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{rec['speaker']}",
-        "language": "en",
-        "split": rec["split"],
-        "_audio_path": clip,
-        "_video_path": clip,
-        "transcript": rec["text"],
-        **label_fields(labels, CORPUS, rec["emotion"]),
-        "sentiment": sentiments[rec["sentiment"]],
-        "sentiment_native": rec["sentiment"],
-        "meta": {"dialogue_id": rec["dia"], "utterance_id": rec["utt"], "season": rec["season"],
-                 "episode": rec["episode"], "episode_start": rec["start"],
-                 "episode_end": rec["end"]},
-    }
+def _row(rows: RowBuilder, key: str, rec: dict[str, Any], clip: str,
+         sentiments: dict[str, float]) -> Row:
+    return rows.row(
+        key, audio=clip, video=clip, speaker=rec["speaker"], code=rec["emotion"],
+        split=rec["split"], transcript=rec["text"], sentiment=sentiments[rec["sentiment"]],
+        sentiment_native=rec["sentiment"],
+        meta={"dialogue_id": rec["dia"], "utterance_id": rec["utt"], "season": rec["season"],
+              "episode": rec["episode"], "episode_start": rec["start"],
+              "episode_end": rec["end"]})
 
 
-ADAPTER = Adapter(name=CORPUS, title="MELD", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

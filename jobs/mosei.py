@@ -46,6 +46,7 @@ from jobs.base import (
     to_float,
     walk_files,
 )
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema
 
 CORPUS = "mosei"
@@ -214,8 +215,8 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
         numbers = segment_numbers(segs, _transcripts(fs, transcripts.get(vid), result))
         for i, (start, end, feats) in enumerate(segs):
             number, text = numbers[i] if numbers else (None, None)
-            result.rows.append(_row(vid, i, number, start, end, feats, audio[vid],
-                                    video.get(vid), folds.get(vid), text, labels))
+            result.rows.append(_row(RowBuilder(CORPUS, labels), vid, i, number, start, end,
+                                    feats, audio[vid], video.get(vid), folds.get(vid), text))
     return result
 
 
@@ -245,9 +246,10 @@ def _transcripts(fs: AbstractFileSystem, path: str | None,
         result.bad_lines(CORPUS, bad)
 
 
-def _row(vid: str, i: int, number: int | None, start: float, end: float, feats: np.ndarray,
-         wav: str, mp4: str | None, split: str | None, text: str | None,
-         labels: LabelSchema) -> dict[str, Any]:
+def _row(rows: RowBuilder, vid: str, i: int, number: int | None, start: float, end: float,
+         feats: np.ndarray, wav: str, mp4: str | None, split: str | None, text: str | None
+         ) -> Row:
+    labels = rows.labels
     sentiment, intensities = float(feats[0]), [float(v) for v in feats[1:]]
     canonical = {e: labels.map_label(CORPUS, e).canonical for e in EMOTIONS}
     weights = {canonical[e]: v for e, v in zip(EMOTIONS, intensities, strict=True) if v > 0}
@@ -261,30 +263,18 @@ def _row(vid: str, i: int, number: int | None, start: float, end: float, feats: 
         code, status = winners[0], "labeled"
     lo, hi = labels.corpus(CORPUS)["sentiment"]["range"]
     begin = max(start, 0.0)
-    return {
-        "utt_id": f"{CORPUS}_{vid}_{number}" if number is not None else f"{CORPUS}_{vid}_r{i}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{vid}",  # one speaker per video is the MOSEI convention
-        "language": "en",
-        "split": split,
-        "_audio_path": wav,
-        "_video_path": mp4,
-        "start": begin,
-        "end": end,
-        "video_start": begin if mp4 else None,
-        "video_end": end if mp4 else None,
-        "transcript": text,
-        "label_native": code,
-        "label_native_name": code,
-        "label": canonical[code] if code else None,
-        "label_status": status,
-        "sentiment": 2 * (sentiment - lo) / (hi - lo) - 1,
-        "sentiment_native": repr(sentiment),
-        "soft_label": soft_label(weights, labels),
-        "meta": {"video": vid, "segment": number, "label_row": i, "sdk_id": f"{vid}[{i}]",
-                 "native_start": start,
-                 "intensities": dict(zip(EMOTIONS, intensities, strict=True))},
-    }
+    # one speaker per video is the MOSEI convention
+    return rows.row(
+        f"{vid}_{number}" if number is not None else f"{vid}_r{i}", audio=wav, video=mp4,
+        speaker=vid, split=split, start=begin, end=end, video_start=begin if mp4 else None,
+        video_end=end if mp4 else None, transcript=text,
+        # the strongest emotion, when one is strictly strongest (intensities, not a code)
+        label_native=code, label_native_name=code, label=canonical[code] if code else None,
+        label_status=status, sentiment=2 * (sentiment - lo) / (hi - lo) - 1,
+        sentiment_native=repr(sentiment), soft_label=soft_label(weights, labels),
+        meta={"video": vid, "segment": number, "label_row": i, "sdk_id": f"{vid}[{i}]",
+              "native_start": start, "intensities": dict(zip(EMOTIONS, intensities,
+                                                             strict=True))})
 
 
-ADAPTER = Adapter(name=CORPUS, title="CMU-MOSEI", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

@@ -38,15 +38,14 @@ from jobs.base import (
     basename,
     csv_records,
     csv_rows,
-    label_fields,
     read_text,
     report_unpaired,
     soft_label,
     stem,
     to_float,
-    vad_fields,
     walk_files,
 )
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "msp_podcast"
@@ -188,14 +187,15 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
     labelled = {k: f"{consensus}:{r['line']}" for k, r in records.items()}
     for name in report_unpaired(result, CORPUS, labelled, audio, "audio file"):
         try:
-            row = _row(records[name], audio[name], ratings.get(name), labels)
+            row = _row(RowBuilder(CORPUS, labels), records[name], audio[name],
+                       ratings.get(name))
         except UnknownLabelError as exc:
             result.problem(CORPUS, labelled[name], "UnknownLabel", str(exc))
             continue
         if stem(name) in transcripts:
-            row["transcript"] = read_text(fs, transcripts[stem(name)]).strip()
+            row.transcript = read_text(fs, transcripts[stem(name)]).strip()
         result.rows.append(row)
-        result.ratings += [{"utt_id": row["utt_id"], "corpus": CORPUS, "presentation": "audio",
+        result.ratings += [{"utt_id": row.utt_id, "corpus": CORPUS, "presentation": "audio",
                             **r} for r in ratings.get(name, [])]
     return result
 
@@ -228,24 +228,19 @@ def _soft(ratings: list[dict[str, Any]] | None, labels: LabelSchema) -> list[dic
     return soft_label(weights, labels)
 
 
-def _row(rec: dict[str, Any], path: str, ratings: list[dict[str, Any]] | None,
-         labels: LabelSchema) -> dict[str, Any]:
+def _row(rows: RowBuilder, rec: dict[str, Any], path: str,
+         ratings: list[dict[str, Any]] | None) -> Row:
     speaker = rec["SpkrID"].strip()
     gender = rec["Gender"].strip().lower()
-    return {
-        "utt_id": f"{CORPUS}_{stem(path)}",
-        "corpus": CORPUS,
-        "speaker": None if speaker.lower() in ("unknown", "") else f"{CORPUS}_{speaker}",
-        "gender": gender if gender in ("female", "male") else None,
-        "language": "en",
-        "split": SPLITS[rec["Split_Set"]],
-        "_audio_path": path,
-        **label_fields(labels, CORPUS, rec["EmoClass"].strip()),
+    return rows.row(
+        stem(path), audio=path,
+        speaker=None if speaker.lower() in ("unknown", "") else speaker,
+        code=rec["EmoClass"].strip(),
         # labels_consensus.csv orders the dimensions arousal, valence, dominance.
-        **vad_fields(labels, CORPUS, rec["EmoVal"], rec["EmoAct"], rec["EmoDom"]),
-        "soft_label": _soft(ratings, labels),
-        "meta": {"split_set": rec["Split_Set"], "raters": len(ratings or [])},
-    }
+        vad=(rec["EmoVal"], rec["EmoAct"], rec["EmoDom"]),
+        gender=gender if gender in ("female", "male") else None,
+        split=SPLITS[rec["Split_Set"]], soft_label=_soft(ratings, rows.labels),
+        meta={"split_set": rec["Split_Set"], "raters": len(ratings or [])})
 
 
-ADAPTER = Adapter(name=CORPUS, title="MSP-Podcast", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

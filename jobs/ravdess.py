@@ -18,6 +18,7 @@ from typing import Any
 from fsspec import AbstractFileSystem
 
 from jobs.base import Adapter, ScanResult, walk_files
+from jobs.row import Row, RowBuilder
 from schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "ravdess"
@@ -90,36 +91,21 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             continue
         perf["files"][f["modality"]] = path
     for key, perf in sorted(performances.items()):
-        result.rows.append(_row(key, perf["fields"], perf["files"], labels))
+        result.rows.append(_row(RowBuilder(CORPUS, labels), key, perf["fields"],
+                                perf["files"]))
     return result
 
 
-def _row(key: str, f: dict[str, str], files: dict[str, str], labels: LabelSchema) -> dict:
-    label = labels.map_label(CORPUS, f["emotion"])
+def _row(rows: RowBuilder, key: str, f: dict[str, str], files: dict[str, str]) -> Row:
     actor = int(f["actor"])
-    return {
-        "utt_id": f"{CORPUS}_{key}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{f['actor']}",
-        "gender": "male" if actor % 2 else "female",
-        "language": "en",
-        "split": split_for_actor(actor),
-        "_audio_path": files.get("03") or files.get("01"),
-        "_video_path": files.get("01") or files.get("02"),
-        "transcript": STATEMENTS[f["statement"]],
-        "label_native": f["emotion"],
-        "label_native_name": label.native_name,
-        "label": label.canonical,
-        "label_status": label.status,
-        "intensity_native": INTENSITIES[f["intensity"]],
-        "meta": {
-            "vocal_channel": CHANNELS[f["channel"]],
-            "statement": int(f["statement"]),
-            "repetition": int(f["repetition"]),
-            "actor": actor,
-            "modalities": sorted(MODALITIES[m][0] for m in files),
-        },
-    }
+    return rows.row(
+        key, audio=files.get("03") or files.get("01"), video=files.get("01") or files.get("02"),
+        speaker=f["actor"], code=f["emotion"], gender="male" if actor % 2 else "female",
+        split=split_for_actor(actor), transcript=STATEMENTS[f["statement"]],
+        intensity_native=INTENSITIES[f["intensity"]],
+        meta={"vocal_channel": CHANNELS[f["channel"]], "statement": int(f["statement"]),
+              "repetition": int(f["repetition"]), "actor": actor,
+              "modalities": sorted(MODALITIES[m][0] for m in files)})
 
 
-ADAPTER = Adapter(name=CORPUS, title="RAVDESS", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from jobs.row import Row
 from schemas.publisher import CorpusFacts, ExpectedCounts, load_publisher_facts
 
 SHORTFALL_WARN = 0.01  # more than 1% missing is a warning
@@ -18,21 +19,20 @@ CAUSES = {
 }
 
 
-def flag_known_bad(corpus: str, rows: list[dict[str, Any]], problems: list[dict[str, Any]]
-                   ) -> None:
+def flag_known_bad(corpus: str, rows: list[Row], problems: list[dict[str, Any]]) -> None:
     """Rows whose media the publisher documents as broken keep their place, flagged in
     meta.known_issue, and are counted as problems (never silently treated as good)."""
     facts = load_publisher_facts().get(corpus)
     if facts is None or not facts.known_bad:
         return
     for row in rows:
-        why = facts.known_bad.get(row["utt_id"])
+        why = facts.known_bad.get(row.utt_id)
         if why:
-            row["meta"] = {**(row.get("meta") or {}), "known_issue": why}
-            problems.append({"corpus": corpus, "utt_id": row["utt_id"],
-                             "path": row.get("_audio_path") or row.get("audio_uri") or "",
+            row.meta = {**(row.meta or {}), "known_issue": why}
+            problems.append({"corpus": corpus, "utt_id": row.utt_id,
+                             "path": row.audio_path or row.audio_uri or "",
                              "stage": "manifest", "error_type": "KnownBadMedia",
-                             "message": f"{row['utt_id']}: {why}; kept, flagged in meta"})
+                             "message": f"{row.utt_id}: {why}; kept, flagged in meta"})
 
 
 def reconcile(corpus: str, rows: list[dict[str, Any]], problems: list[dict[str, Any]],

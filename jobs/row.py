@@ -75,10 +75,10 @@ class RowBuilder:
         return f"{self.corpus}_{native}"
 
     def row(self, native_id: str, *, audio: str | None = None, video: str | None = None,
-            speaker: str | None = None, label: str | None = None, label_table: str = "labels",
+            speaker: str | None = None, code: str | None = None, label_table: str = "labels",
             vad: tuple[float | None, float | None, float | None] | None = None,
             **columns: Any) -> Row:
-        """A row for `native_id`. `speaker` is the native speaker id, `label` the native
+        """A row for `native_id`. `speaker` is the native speaker id, `code` the native
         label code (mapped through `label_table` of the corpus's label section, raising
         UnknownLabelError with the valid codes), `vad` native dimensional ratings (kept, and
         rescaled to [-1, 1] with the corpus's declared range); any other manifest column is
@@ -86,8 +86,8 @@ class RowBuilder:
         row = Row(utt_id=self.utt_id(native_id), corpus=self.corpus, audio_path=audio,
                   video_path=video, language=self.language,
                   speaker=None if speaker is None else f"{self.corpus}_{speaker}")
-        if label is not None:
-            self.set_label(row, label, label_table)
+        if code is not None:
+            self.set_label(row, code, label_table)
         if vad is not None and any(v is not None for v in vad):
             self.set_vad(row, *vad)
         for name, value in columns.items():

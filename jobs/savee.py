@@ -11,11 +11,11 @@ The speaker-independent split is DC and JE train, JK validation, KL test.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from fsspec import AbstractFileSystem
 
-from jobs.base import Adapter, ScanResult, basename, label_fields, walk_files
+from jobs.base import Adapter, ScanResult, basename, walk_files
+from jobs.row import RowBuilder
 from schemas.labels import LabelSchema
 
 CORPUS = "savee"
@@ -37,7 +37,7 @@ def parse_path(path: str) -> tuple[str, str, str] | None:
 
 
 def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
-    result = ScanResult()
+    result, rows = ScanResult(), RowBuilder(CORPUS, labels)
     seen: dict[str, str] = {}
     for path in walk_files(fs, root, result, CORPUS):
         name = basename(path)
@@ -53,22 +53,10 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
             result.problem(CORPUS, path, "DuplicateFile", f"same utterance as {seen[key]}")
             continue
         seen[key] = path
-        result.rows.append(_row(speaker, code, number, path, labels))
+        result.rows.append(rows.row(f"{speaker}_{code}{number}", audio=path, speaker=speaker,
+                                    code=code, gender="male", split=SPLITS[speaker],
+                                    meta={"number": int(number)}))
     return result
 
 
-def _row(speaker: str, code: str, number: str, path: str, labels: LabelSchema) -> dict[str, Any]:
-    return {
-        "utt_id": f"{CORPUS}_{speaker}_{code}{number}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{speaker}",
-        "gender": "male",
-        "language": "en",
-        "split": SPLITS[speaker],
-        "_audio_path": path,
-        **label_fields(labels, CORPUS, code),
-        "meta": {"number": int(number)},
-    }
-
-
-ADAPTER = Adapter(name=CORPUS, title="SAVEE", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

@@ -8,11 +8,10 @@ YAF test (no validation speaker exists).
 
 from __future__ import annotations
 
-from typing import Any
-
 from fsspec import AbstractFileSystem
 
-from jobs.base import Adapter, ScanResult, basename, label_fields, stem, walk_files
+from jobs.base import Adapter, ScanResult, basename, stem, walk_files
+from jobs.row import RowBuilder
 from schemas.labels import LabelSchema
 
 CORPUS = "tess"
@@ -34,7 +33,7 @@ def parse_name(name: str, codes: set[str]) -> tuple[str, str, str]:
 
 
 def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
-    result = ScanResult()
+    result, rows = ScanResult(), RowBuilder(CORPUS, labels)
     codes = set(labels.corpus(CORPUS)["labels"])
     for path in walk_files(fs, root, result, CORPUS):
         if not basename(path).lower().endswith(".wav"):
@@ -44,24 +43,10 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
         except ValueError as exc:
             result.problem(CORPUS, path, "UnexpectedFile", str(exc))
             continue
-        result.rows.append(_row(stem(path), speaker, word, emotion, path, labels))
+        result.rows.append(rows.row(stem(path), audio=path, speaker=speaker, code=emotion,
+                                    gender="female", split=SPLITS[speaker],
+                                    transcript=f"Say the word {word}", meta={"word": word}))
     return result
 
 
-def _row(utt: str, speaker: str, word: str, emotion: str, path: str,
-         labels: LabelSchema) -> dict[str, Any]:
-    return {
-        "utt_id": f"{CORPUS}_{utt}",
-        "corpus": CORPUS,
-        "speaker": f"{CORPUS}_{speaker}",
-        "gender": "female",
-        "language": "en",
-        "split": SPLITS[speaker],
-        "_audio_path": path,
-        "transcript": f"Say the word {word}",
-        **label_fields(labels, CORPUS, emotion),
-        "meta": {"word": word},
-    }
-
-
-ADAPTER = Adapter(name=CORPUS, title="TESS", layout=LAYOUT, scan=scan)
+ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

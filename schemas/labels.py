@@ -7,8 +7,9 @@ them, so a reviewer reads one data file to know how every native label is mapped
 from __future__ import annotations
 
 import hashlib
+import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -35,7 +36,8 @@ class LabelSchema:
     statuses: tuple[str, ...]
     views: dict[str, dict[str, str]]  # view -> canonical -> view label
     corpora: dict[str, dict[str, Any]]
-    sha256: str
+    sha256: str  # of the whole file (provenance)
+    common_sha256: str = ""  # of what every corpus shares: version, taxonomy, views
 
     def corpus(self, corpus: str) -> dict[str, Any]:
         try:
@@ -45,6 +47,21 @@ class LabelSchema:
                 f"label schema {self.version} has no corpus {corpus!r}; "
                 f"known: {', '.join(sorted(self.corpora))}"
             ) from None
+
+    def with_corpus(self, corpus: str, section: dict[str, Any]) -> LabelSchema:
+        """This schema plus one corpus's section (a custom corpus's job file brings its own),
+        checked like the file's: every mapping goes through the same `map_label`."""
+        _check({"taxonomy": {"classes": list(self.classes), "statuses": list(self.statuses)},
+                "corpora": {corpus: section}}, f"the label map of {corpus}")
+        return replace(self, corpora={**self.corpora, corpus: section})
+
+    def digest(self, corpora: list[str]) -> dict[str, Any]:
+        """What a dataset's labels depend on: the schema version, the taxonomy, the views and
+        the sections of its own corpora. Another corpus's section is not in it, so adding or
+        correcting one corpus's map re-versions only the datasets that contain that corpus."""
+        sections = {c: _sha(self.corpora[c]) for c in sorted(set(corpora)) if c in self.corpora}
+        scoped = {"common": self.common_sha256, "corpora": sections}
+        return {"version": self.version, "sha256": _sha(scoped), "corpora": sections}
 
     def map_label(self, corpus: str, code: str, table: str = "labels") -> MappedLabel:
         """Map one native code to the canonical class (or a status such as no_agreement)."""
@@ -73,6 +90,11 @@ class LabelSchema:
     def dimension_range(self, corpus: str, dim: str) -> tuple[float, float]:
         lo, hi = self.corpus(corpus)["dimensions"][dim]
         return float(lo), float(hi)
+
+
+def _sha(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False)
+                          .encode("utf-8")).hexdigest()
 
 
 def rescale(value: float | None, lo: float, hi: float) -> float | None:
@@ -108,6 +130,11 @@ def load_label_schema(version: str = DEFAULT_VERSION) -> LabelSchema:
     """Load and check a label schema version shipped in `schemas/labels/`."""
     name = f"{version}.toml"
     data = resources.files("schemas").joinpath("labels", name).read_bytes()
+    return parse_label_schema(data, name)
+
+
+def parse_label_schema(data: bytes, name: str) -> LabelSchema:
+    """A label schema from the bytes of its TOML file, checked."""
     raw = tomllib.loads(data.decode("utf-8"))
     _check(raw, name)
     views = {
@@ -121,4 +148,6 @@ def load_label_schema(version: str = DEFAULT_VERSION) -> LabelSchema:
         views=views,
         corpora=raw["corpora"],
         sha256=hashlib.sha256(data).hexdigest(),
+        common_sha256=_sha({"schema_version": raw["schema_version"],
+                            "taxonomy": raw["taxonomy"], "views": raw.get("views", {})}),
     )

@@ -65,7 +65,10 @@ def test_every_input_lands_with_a_status(result):
     text = dict(zip(asr["utt_id"], asr["text"], strict=True))
     assert text["ravdess_01-01-01-01-01-01"] == ""  # silence: no words, not an error
     for code in ("02", "05", "06", "07"):  # clipped, 8 kHz, stereo, 48 kHz: still speech
-        assert "kids" in text[f"ravdess_01-{code}-01-01-01-01"].lower(), text
+        # "kid" and "door": the clipped take has come back both as "Kids are talking by the
+        # door" and as "Kid, I talkin' by the door!" on a loaded machine
+        said = text[f"ravdess_01-{code}-01-01-01-01"].lower()
+        assert "kid" in said and "door" in said, text
     long = asr.filter(pl.col("utt_id") == "ravdess_01-04-01-01-01-01")["words"][0]
     starts = np.array([w["start"] for w in long])
     assert len(long) > 1000 and np.all(np.diff(starts) >= 0) and starts[-1] < 630

@@ -16,6 +16,7 @@ from tests import corpora
 from tests.media import write_wav
 
 EXAMPLES = Path(__file__).parent.parent / "jobs" / "examples"
+DEFINITIONS = Path(__file__).parent.parent / "jobs" / "corpora"
 
 
 def write_table_corpus(root: Path) -> Path:
@@ -79,17 +80,46 @@ def test_table_corpus_end_to_end(tmp_path, ray_local):
                                                          "LabelWithoutMedia": 1}
 
 
-def test_pattern_job_matches_the_builtin_adapter(tmp_path):
+def test_definition_files_are_built_in_corpora(tmp_path):
+    """jobs/corpora/*.yaml are corpora like the Python adapters: listed, titled from data,
+    run by name. EmoDB is one (its label map is the reviewed section of the label schema)."""
+    for path in DEFINITIONS.glob("*.yaml"):
+        spec = custom.load_job(str(path))
+        assert jobs.ADAPTERS[spec.corpus].title == spec.title
     root = corpora.make_emodb(tmp_path / "EmoDB")
-    builtin = jobs.build_manifest("emodb", str(root)).table.to_pylist()
-    spec = custom.load_job(str(EXAMPLES / "emodb.yaml"))
-    pattern = jobs.build_manifest(custom.make_adapter(spec), str(root)).table.to_pylist()
-    strip = lambda r, c: {"id": r["utt_id"].removeprefix(f"{c}_"),  # noqa: E731
-                          **{k: r[k] for k in ("label", "label_native", "label_status", "gender",
-                                               "split", "language", "audio_sha256")},
-                          "speaker": r["speaker"].removeprefix(f"{c}_")}
-    assert [strip(r, "emodb_pattern") for r in pattern] == [strip(r, "emodb") for r in builtin]
-    assert len(pattern) == 7
+    m = jobs.build_manifest("emodb", str(root))
+    row = next(r for r in m.table.to_pylist() if r["utt_id"] == "emodb_12a04Wc")
+    assert (row["label"], row["label_native_name"], row["speaker"], row["gender"],
+            row["split"], row["language"]) == ("angry", "Ärger (anger)", "emodb_12", "male",
+                                                "validation", "de")
+    assert row["transcript"] == "Heute abend könnte ich es ihm sagen."
+    assert json.loads(row["meta"]) == {"source": "wav/12a04Wc.wav", "text_code": "a04",
+                                       "version": "c"}
+
+
+def test_a_new_corpus_is_one_data_file(tmp_path):
+    """A corpus of one's own with labels, language and speakers: the file is all of it."""
+    root = tmp_path / "Mine"
+    for name in ("s1/s1_hello_ang.wav", "s1/s1_bye_hap.wav", "s2/s2_hello_xx.wav",
+                 "s2/notes.wav"):
+        write_wav(root / name, 0.3, 16_000)
+    (tmp_path / "mine.yaml").write_text(
+        "corpus: mine\ntitle: My corpus\nlanguage: fr\n"
+        "pattern: '^(?P<speaker>s\\d)/s\\d_(?P<word>[a-z]+)_(?P<label>[a-z]+)\\.wav$'\n"
+        "unexpected: '\\.wav$'\nlabels: {ang: angry, hap: happy, xx: null}\n"
+        "speakers: {s1: {gender: female, split: train}, s2: {gender: male, split: test}}\n"
+        "lookups: {transcript: {from: word, values: {hello: Bonjour, bye: Au revoir}}}\n")
+    adapter = custom.make_adapter(custom.load_job(str(tmp_path / "mine.yaml")))
+    assert adapter.title == "My corpus"
+    m = jobs.build_manifest(adapter, str(root))
+    rows = {r["utt_id"]: r for r in m.table.to_pylist()}
+    assert {k: (r["label"], r["label_status"], r["language"], r["split"], r["transcript"])
+            for k, r in rows.items()} == {
+        "mine_s1_bye_hap": ("happy", "labeled", "fr", "train", "Au revoir"),
+        "mine_s1_hello_ang": ("angry", "labeled", "fr", "train", "Bonjour"),
+        "mine_s2_hello_xx": (None, "no_agreement", "fr", "test", "Bonjour")}
+    assert [(p["error_type"], p["path"].rsplit("/", 1)[-1]) for p in m.problems.to_pylist()] \
+        == [("UnexpectedFile", "notes.wav")]
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -106,3 +106,26 @@ def test_schema_check_rejects_view_of_unknown_class():
     raw["views"]["iemocap4"]["happy"].append("elated")
     with pytest.raises(ValueError, match="unknown classes"):
         _check(raw, "v1.toml")
+
+
+def test_a_dataset_hashes_only_its_own_corpora_label_sections():
+    """Adding or fixing one corpus's map re-versions only the datasets that contain it."""
+    from importlib import resources
+
+    from schemas.labels import parse_label_schema
+
+    text = resources.files("schemas").joinpath("labels", "v1.toml").read_text()
+    base = parse_label_schema(text.encode(), "v1.toml")
+    added = parse_label_schema((text + '\n[corpora.new_one]\ntitle = "New"\n'
+                                '[corpora.new_one.labels]\nx = { native = "x", canonical = '
+                                '"happy" }\n').encode(), "v1+new.toml")
+    fixed = parse_label_schema(text.replace('"07" = { native = "disgust", canonical = '
+                                            '"disgusted" }', '"07" = { native = "disgust", '
+                                            'canonical = "angry" }').encode(), "v1-fix.toml")
+    viewed = parse_label_schema(text.replace("[views.ekman6]", "[views.ekman6b]").encode(),
+                                "v1-views.toml")
+    assert added.sha256 != base.sha256  # the file changed ...
+    assert added.digest(["ravdess", "cremad"]) == base.digest(["ravdess", "cremad"])  # not these
+    assert fixed.digest(["cremad"]) == base.digest(["cremad"])
+    assert fixed.digest(["ravdess"]) != base.digest(["ravdess"])
+    assert viewed.digest(["cremad"])["sha256"] != base.digest(["cremad"])["sha256"]

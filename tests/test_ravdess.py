@@ -162,7 +162,7 @@ def test_unreadable_directory_is_recorded_and_the_rest_lands(tmp_path):
     write_wav(tmp_path / "Actor_12" / "03-01-05-01-02-01-12.wav", 0.1)
     write_wav(tmp_path / "Actor_13" / "03-01-05-01-02-01-13.wav", 0.1)
     result = ravdess.scan(UnlistableFS(), str(tmp_path), load_label_schema())
-    assert [r["utt_id"] for r in result.rows] == ["ravdess_01-05-01-02-01-12"]
+    assert [r.utt_id for r in result.rows] == ["ravdess_01-05-01-02-01-12"]
     (problem,) = result.problems
     assert problem["error_type"] == "UnreadableDirectory"
     assert problem["path"].endswith("Actor_13")
