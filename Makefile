@@ -40,7 +40,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile | system-deps
 	$(PIP) --upgrade pip setuptools wheel
 	# CPU torch from local disk first, so nothing later can pull the CUDA build.
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[dev,s3,asr,faces]'
+	# The mer_etl namespace maps folders of other names (pyproject.toml), so setuptools installs
+	# it through an import hook and says so in a notice for every install; it is ours to know.
+	PYTHONWARNINGS='ignore:Editable installation' $(PIP) -e '.[dev,s3,asr,faces]'
 	# whisperx pins torch~=2.8, torchaudio~=2.8 and huggingface-hub<1, none of which exist
 	# here as CPU builds; it runs on torch 2.13 with its real deps (the asr extra) on the
 	# in-memory, local-model paths mer-etl uses. insightface requires the GUI OpenCV build,
@@ -79,7 +81,7 @@ cluster-%: $(STAMP)
 	@test -n "$(ROOT)" || { echo "usage: make $@ ROOT=s3://... OUT=s3://... RAY_ADDRESS=..."; exit 2; }
 	$(BIN)/ray job submit --address "$(RAY_ADDRESS)" --working-dir . \
 	  --runtime-env-json '$(RUNTIME_ENV)' -- \
-	  python -m etl.cli run $* --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) \
+	  python -m mer_etl.cli run $* --root "$(ROOT)" --out "$(OUT)" --extractors $(EXTRACTORS) \
 	  --ray-address auto $(MER_ETL_ARGS)
 
 # Speed and memory of the whole pipeline; writes bench/results.md (commit it with the machine).

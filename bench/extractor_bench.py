@@ -37,10 +37,10 @@ def _one(name: str, config: dict, root: Path) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    import extractors
-    from etl.media.arrays import pack
-    from etl.media.audio import decode_audio_at
-    from jobs import build_manifest
+    from mer_etl import extractors
+    from mer_etl.jobs import build_manifest
+    from mer_etl.media.arrays import pack
+    from mer_etl.media.audio import decode_audio_at
 
     rows = build_manifest("ravdess", str(root)).table.to_pylist()
     ex = extractors.build(name, **config)
@@ -94,7 +94,7 @@ def main() -> None:
         name, config = json.loads(args.child)
         print(json.dumps(_one(name, config, Path(args.root))))
         return
-    from etl.demo import generate
+    from mer_etl.demo import generate
 
     files = generate(Path(args.root))
     results = []

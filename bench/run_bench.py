@@ -21,11 +21,10 @@ from pathlib import Path
 import psutil
 import pyarrow as pa
 import ray
-
-import extractors
-from etl.demo import generate, many_performances
-from etl.media.audio import decode_audio
-from etl.pipeline import RunConfig, run
+from mer_etl import extractors
+from mer_etl.demo import generate, many_performances
+from mer_etl.media.audio import decode_audio
+from mer_etl.pipeline import RunConfig, run
 
 EXTRACTORS = ["egemaps", "audio_stats"]
 

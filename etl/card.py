@@ -10,14 +10,13 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from etl import version as versioning
-from etl import words
-from etl.layout import LAYOUT
-from etl.plan import Plan
-from etl.store import Store
-from schemas import ERROR_SCHEMA, MANIFEST_SCHEMA, STATUS_SCHEMA, validate_table
-from schemas.card import validate_card
+from mer_etl import version as versioning
+from mer_etl import words
+from mer_etl.layout import LAYOUT
+from mer_etl.plan import Plan
+from mer_etl.schemas import ERROR_SCHEMA, MANIFEST_SCHEMA, STATUS_SCHEMA, validate_table
+from mer_etl.schemas.card import validate_card
+from mer_etl.store import Store
 
 
 def _errors(p: Plan, statuses: pa.Table) -> pa.Table:

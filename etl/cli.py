@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from mer_etl import jobs
+from mer_etl.jobs import custom
+from mer_etl.media.audio import DecodeError
+from mer_etl.pipeline import RunConfig
+from mer_etl.quiet import loud
+from mer_etl.schemas import SchemaMismatchError, UnknownLabelError
+from mer_etl.store import resolve_dataset, verify
+from mer_etl.summary import print_summary
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-import jobs
-from etl.media.audio import DecodeError
-from etl.pipeline import RunConfig
-from etl.quiet import loud
-from etl.store import resolve_dataset, verify
-from etl.summary import print_summary
-from jobs import custom
-from schemas import SchemaMismatchError, UnknownLabelError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn emotion-recognition corpora into versioned feature shards.")
@@ -150,7 +149,7 @@ def extractor_options(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def _run_and_report(cfg: RunConfig) -> None:
-    from etl.pipeline import run as run_pipeline
+    from mer_etl.pipeline import run as run_pipeline
 
     result = run_pipeline(cfg)
     store = resolve_dataset(result.path)
@@ -183,9 +182,9 @@ def manifest(
     """Write only the uniform manifest (utterances.parquet) and report unusable files."""
     from collections import Counter
 
-    from etl.layout import LAYOUT
-    from etl.store import Store
-    from etl.summary import print_reconciliation
+    from mer_etl.layout import LAYOUT
+    from mer_etl.store import Store
+    from mer_etl.summary import print_reconciliation
 
     m = jobs.build_manifest(corpus, root)
     store = Store(out)
@@ -247,7 +246,7 @@ def report(
                                              "(default: report-<name>-<version>)")] = None,
 ) -> None:
     """Write a self-contained HTML report (and PNG plots) of a dataset."""
-    from etl.report import build_report
+    from mer_etl.report import build_report
 
     store = resolve_dataset(path)
     card = store.read_card()
@@ -263,7 +262,7 @@ def retry_errors_cmd(
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N")] = "cpu",
 ) -> None:
     """Reprocess only the utterances that failed (same version, rewritten card)."""
-    from etl.retry import retry_errors
+    from mer_etl.retry import retry_errors
 
     result = retry_errors(path, num_cpus=num_cpus, ray_address=ray_address, device=device)
     if result.up_to_date:
@@ -288,7 +287,7 @@ def demo(
     ] = DEMO_EXTRACTORS,
 ) -> None:
     """Generate the demo corpus (RAVDESS layout) and run the full pipeline on it."""
-    from etl.demo import generate
+    from mer_etl.demo import generate
 
     files = generate(corpus_dir)
     console.print(f"demo corpus: {len(files)} files under {corpus_dir}")

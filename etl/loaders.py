@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from mer_etl.layout import LAYOUT
+from mer_etl.read import lockstep, shard_urls
+from mer_etl.schemas.labels import load_label_schema
+from mer_etl.store import resolve_dataset
 from torch.utils.data import IterableDataset, get_worker_info
-
-from etl.layout import LAYOUT
-from etl.read import lockstep, shard_urls
-from etl.store import resolve_dataset
-from schemas.labels import load_label_schema
 
 CATEGORICAL_VIEWS = ("canonical", "iemocap4", "ekman7", "ekman6", "valence3")
 FILTER_FIELDS = ("corpus", "split", "speaker", "language", "gender")

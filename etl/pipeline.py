@@ -9,11 +9,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from etl import card as cards
-from etl import runner
-from etl.layout import LAYOUT, UnsafeDatasetPath
-from etl.media.fs import sha256_bytes
-from etl.plan import Placement, Plan, RunConfig, plan
+from mer_etl import card as cards
+from mer_etl import runner
+from mer_etl.layout import LAYOUT, UnsafeDatasetPath
+from mer_etl.media.fs import sha256_bytes
+from mer_etl.plan import Placement, Plan, RunConfig, plan
 
 log = logging.getLogger("mer_etl")
 

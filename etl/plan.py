@@ -9,14 +9,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-
-import extractors
-import jobs
-from etl import version as versioning
-from etl import words
-from etl.layout import LAYOUT
-from etl.store import Store
-from schemas.labels import load_label_schema
+from mer_etl import extractors, jobs, words
+from mer_etl import version as versioning
+from mer_etl.layout import LAYOUT
+from mer_etl.schemas.labels import load_label_schema
+from mer_etl.store import Store
 
 # What extractor outputs depend on in the manifest: media and spans, never labels, so a new
 # label schema or a relabelled corpus recomputes no features.

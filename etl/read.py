@@ -13,9 +13,8 @@ import fsspec
 import numpy as np
 import polars as pl
 import webdataset as wds
-
-from etl.layout import LAYOUT, check_rel
-from etl.store import resolve_dataset
+from mer_etl.layout import LAYOUT, check_rel
+from mer_etl.store import resolve_dataset
 
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "memory")
 

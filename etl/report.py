@@ -8,10 +8,9 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import polars as pl
-
-from etl.layout import LAYOUT
-from etl.report_items import extractor_sections, png, read, table
-from etl.store import Store, resolve_dataset
+from mer_etl.layout import LAYOUT
+from mer_etl.report_items import extractor_sections, png, read, table
+from mer_etl.store import Store, resolve_dataset
 
 
 def _status(store: Store, card: dict[str, Any]) -> pl.DataFrame:

@@ -15,9 +15,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import polars as pl
-
-from etl.layout import LAYOUT
-from etl.store import Store
+from mer_etl.layout import LAYOUT
+from mer_etl.store import Store
 
 
 def read(store: Store, rel: str, columns: list[str] | None = None) -> pl.DataFrame:

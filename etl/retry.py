@@ -14,14 +14,13 @@ import time
 
 import fsspec
 import pyarrow.compute as pc
-
-from etl import card as cards
-from etl import runner
-from etl.layout import LAYOUT
-from etl.media.fs import sha256_file
-from etl.pipeline import RunResult
-from etl.plan import Placement, Plan, PlanError, plan_from_card
-from etl.store import resolve_dataset
+from mer_etl import card as cards
+from mer_etl import runner
+from mer_etl.layout import LAYOUT
+from mer_etl.media.fs import sha256_file
+from mer_etl.pipeline import RunResult
+from mer_etl.plan import Placement, Plan, PlanError, plan_from_card
+from mer_etl.store import resolve_dataset
 
 log = logging.getLogger("mer_etl")
 

@@ -14,15 +14,13 @@ from collections import defaultdict
 from typing import Any
 
 import pyarrow as pa
-
-import extractors
-from etl import contract as c
-from etl import quarantine, words
-from etl.layout import LAYOUT
-from etl.plan import Placement, Plan
-from etl.progress import progress_bar
-from etl.quiet import loud, native_stderr_to_log
-from etl.writer import ShardWriter
+from mer_etl import contract as c
+from mer_etl import extractors, quarantine, words
+from mer_etl.layout import LAYOUT
+from mer_etl.plan import Placement, Plan
+from mer_etl.progress import progress_bar
+from mer_etl.quiet import loud, native_stderr_to_log
+from mer_etl.writer import ShardWriter
 
 log = logging.getLogger("mer_etl")
 
@@ -128,8 +126,7 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
                size: int) -> Any:
     """One actor-pool stage running `group`'s extractors (one actor per CPU or per GPU)."""
     import ray
-
-    from etl.stages import ExtractorStage
+    from mer_etl.stages import ExtractorStage
 
     res = [ex.resources() for ex in group]
     memory = sum(r.memory_mb or 0 for r in res)

@@ -13,12 +13,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
-import extractors
-from etl import contract as c
-from etl.contract import Outcome
-from etl.media.arrays import pack
-from etl.media.audio import decode_audio_at
+from mer_etl import contract as c
+from mer_etl import extractors
+from mer_etl.contract import Outcome
+from mer_etl.media.arrays import pack
+from mer_etl.media.audio import decode_audio_at
 
 
 class NonFiniteFeatures(ValueError):

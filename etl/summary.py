@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+from mer_etl.layout import LAYOUT
+from mer_etl.store import Store
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from etl.layout import LAYOUT
-from etl.store import Store
 
 
 def label_table(store: Store) -> Table:
@@ -80,7 +79,7 @@ def reconciliation_table(card: dict[str, Any]) -> Table | None:
 
 
 def print_reconciliation(card: dict[str, Any], console: Console) -> None:
-    from jobs.reconcile import describe
+    from mer_etl.jobs.reconcile import describe
 
     table = reconciliation_table(card)
     if table is None:

@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
-from etl import version as versioning
-from etl.layout import LAYOUT
-from etl.store import Store
-from extractors.base import FrameSeries
+from mer_etl import version as versioning
+from mer_etl.extractors.base import FrameSeries
+from mer_etl.layout import LAYOUT
+from mer_etl.store import Store
 
 VERSION = "1"
 UNIT = "words"

@@ -10,13 +10,12 @@ from typing import Any
 
 import pyarrow as pa
 import webdataset as wds
-
-from etl.contract import DURATION, NATIVE_RATE, blob_column, outcome_column
-from etl.layout import LAYOUT
-from etl.media.arrays import unpack
-from etl.store import Store
-from extractors import Extractor
-from schemas import STATUS_SCHEMA, validate_table
+from mer_etl.contract import DURATION, NATIVE_RATE, blob_column, outcome_column
+from mer_etl.extractors import Extractor
+from mer_etl.layout import LAYOUT
+from mer_etl.media.arrays import unpack
+from mer_etl.schemas import STATUS_SCHEMA, validate_table
+from mer_etl.store import Store
 
 
 def status_row(row: dict[str, Any], name: str) -> dict[str, Any]:

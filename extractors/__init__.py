@@ -6,12 +6,12 @@ import importlib
 import os
 from typing import Any
 
-from extractors.asr import AsrExtractor
-from extractors.audio_stats import AudioStatsExtractor
-from extractors.base import Extractor, Resources, Skip
-from extractors.egemaps import EgemapsExtractor
-from extractors.faces import FacesExtractor
-from extractors.wav2vec import Wav2VecExtractor
+from mer_etl.extractors.asr import AsrExtractor
+from mer_etl.extractors.audio_stats import AudioStatsExtractor
+from mer_etl.extractors.base import Extractor, Resources, Skip
+from mer_etl.extractors.egemaps import EgemapsExtractor
+from mer_etl.extractors.faces import FacesExtractor
+from mer_etl.extractors.wav2vec import Wav2VecExtractor
 
 REGISTRY: dict[str, type[Extractor]] = {
     cls.name: cls

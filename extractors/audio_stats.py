@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-
-from extractors.base import Extractor, Resources, Skip
+from mer_etl.extractors.base import Extractor, Resources, Skip
 
 EPS = 1e-10
 

@@ -15,9 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-
-from etl.media.arrays import npy_bytes
-from etl.media.fs import sha256_local
+from mer_etl.media.arrays import npy_bytes
+from mer_etl.media.fs import sha256_local
 
 
 def local_model(ref: str, what: str, hint: str, download: Any = None) -> Path:

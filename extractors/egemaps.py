@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import opensmile
 import pyarrow as pa
-
-from extractors.base import Extractor, FrameSeries, ReportItem, Resources, Skip
+from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources, Skip
 
 FEATURE_SETS = {
     "eGeMAPSv02": opensmile.FeatureSet.eGeMAPSv02,

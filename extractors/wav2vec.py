@@ -14,8 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
-
-from extractors.base import Extractor, FrameSeries, Resources, Skip, local_model
+from mer_etl.extractors.base import Extractor, FrameSeries, Resources, Skip, local_model
 
 STRIDE = 320  # samples between frames at 16 kHz (20 ms) for these encoders
 RECEPTIVE = 400  # samples one frame sees (25 ms)

@@ -8,9 +8,19 @@ from importlib import resources
 from typing import Any
 
 import pyarrow as pa
-
-from jobs import cremad, custom, esd, iemocap, meld, mosei, msp_podcast, ravdess, savee, tess
-from jobs.base import (
+from mer_etl.jobs import (
+    cremad,
+    custom,
+    esd,
+    iemocap,
+    meld,
+    mosei,
+    msp_podcast,
+    ravdess,
+    savee,
+    tess,
+)
+from mer_etl.jobs.base import (
     Adapter,
     CorpusError,
     ScanResult,
@@ -19,14 +29,14 @@ from jobs.base import (
     open_root,
     ratings_table,
 )
-from jobs.reconcile import flag_known_bad, reconcile
-from schemas import ERROR_SCHEMA, RATINGS_SCHEMA, validate_table
-from schemas.labels import load_label_schema
+from mer_etl.jobs.reconcile import flag_known_bad, reconcile
+from mer_etl.schemas import ERROR_SCHEMA, RATINGS_SCHEMA, validate_table
+from mer_etl.schemas.labels import load_label_schema
 
 
 def _definitions() -> list[Adapter]:
     """The corpora defined by one data file each (jobs/corpora/*.yaml)."""
-    folder = resources.files("jobs").joinpath("corpora")
+    folder = resources.files("mer_etl.jobs").joinpath("corpora")
     return [custom.make_adapter(custom.load_job(str(f)))
             for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml")]
 

@@ -13,11 +13,10 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 from fsspec import AbstractFileSystem
-
-from etl.media.fs import is_local, sha256_file, to_uri
-from jobs.row import Row
-from schemas import MANIFEST_SCHEMA, validate_table
-from schemas.labels import LabelSchema
+from mer_etl.jobs.row import Row
+from mer_etl.media.fs import is_local, sha256_file, to_uri
+from mer_etl.schemas import MANIFEST_SCHEMA, validate_table
+from mer_etl.schemas.labels import LabelSchema
 
 
 class CorpusError(RuntimeError):
@@ -248,7 +247,7 @@ def manifest_table(rows: list[Row]) -> pa.Table:
 
 def ratings_table(ratings: list[dict[str, Any]], manifest: pa.Table) -> pa.Table:
     """Rating rows of the utterances that made it into the manifest, sorted, validated."""
-    from schemas import RATINGS_SCHEMA
+    from mer_etl.schemas import RATINGS_SCHEMA
 
     kept = set(manifest["utt_id"].to_pylist())
     rows = [{name: r.get(name) for name in RATINGS_SCHEMA.names} | {"utt_id": safe_id(r["utt_id"])}

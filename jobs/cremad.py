@@ -16,8 +16,7 @@ import re
 from typing import Any
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
@@ -28,8 +27,8 @@ from jobs.base import (
     stem,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "cremad"
 LAYOUT = "AudioWAV/1001_DFA_ANG_XX.wav (and VideoFlash/*.flv), optional processedResults/"

@@ -19,8 +19,7 @@ from typing import Any
 import fsspec
 import yaml
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     CorpusError,
     LabelFileError,
@@ -34,8 +33,8 @@ from jobs.base import (
     to_float,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 FIELDS = ["media", "utt_id", "speaker", "split", "start", "end", "transcript", "label",
           "valence", "arousal", "dominance", "gender", "language", "video"]
@@ -307,11 +306,8 @@ def _scan_table(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: s
                                                                "no such media file"))
             result.problem(spec.corpus, media, kind, f"{where}: {why}")
             continue
-        values["video"] = _video(spec, fs, root, values.get("video"), where, result)
-        try:
-            out = _row(spec, rows, values, media, mpath, loc)
-        except (UnknownLabelError, LabelFileError) as exc:
-            result.problem(spec.corpus, where, _kind(exc), str(exc))
+        out = _built(spec, rows, fs, root, values, media, (mpath, loc), where, result)
+        if out is None:
             continue
         if out.utt_id in seen:
             result.problem(spec.corpus, where, "DuplicateRow", f"utt_id {out.utt_id} already "
@@ -341,6 +337,19 @@ def _video(spec: JobSpec, fs: AbstractFileSystem, root: str, ref: Any, where: st
     return path
 
 
+def _built(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: str,
+           values: dict[str, Any], media: str, loc: tuple[str, int | str], where: str,
+           result: ScanResult) -> Row | None:
+    """The row of one table line or matched file (`loc`: the file and line or path its values
+    came from), or None with the reason recorded against `where`."""
+    values["video"] = _video(spec, fs, root, values.get("video"), where, result)
+    try:
+        return _row(spec, rows, values, media, *loc)
+    except (UnknownLabelError, LabelFileError) as exc:
+        result.problem(spec.corpus, where, _kind(exc), str(exc))
+        return None
+
+
 def _kind(exc: Exception) -> str:
     return "UnknownLabel" if isinstance(exc, UnknownLabelError) else "LabelFileError"
 
@@ -368,11 +377,8 @@ def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root:
         values = {role: m.group(role) for role in roles}
         for role, lookup in spec.lookups.items():
             values[role] = lookup["values"].get(m.groupdict().get(lookup["from"]))
-        values["video"] = _video(spec, fs, root, values.get("video"), path, result)
-        try:
-            row = _row(spec, rows, values, path, root, rel)
-        except (UnknownLabelError, LabelFileError) as exc:
-            result.problem(spec.corpus, path, _kind(exc), str(exc))
+        row = _built(spec, rows, fs, root, values, path, (root, rel), path, result)
+        if row is None:
             continue
         # the path within the corpus (not the root: a moved corpus keeps its rows)
         row.meta = {"source": rel, **{g: m.group(g) for g in extra}}

@@ -22,15 +22,14 @@ from __future__ import annotations
 import re
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "esd"
 LAYOUT = ("00NN/<Emotion>/00NN_NNNNNN.wav (or 00NN/<Emotion>/{train,evaluation,test}/...) "

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
@@ -33,8 +32,8 @@ from jobs.base import (
     to_float,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "iemocap"
 SIDES = {"F": "left", "M": "right"}  # where each actor sits in the session's dialog video

@@ -23,8 +23,7 @@ import re
 from typing import Any
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
@@ -34,8 +33,8 @@ from jobs.base import (
     report_unpaired,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "meld"
 LAYOUT = ("{train,dev,test}_sent_emo.csv with train_splits/, dev_splits_complete/, "

@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
@@ -46,8 +45,8 @@ from jobs.base import (
     to_float,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema
 
 CORPUS = "mosei"
 LAYOUT = ("CMU_MOSEI_Labels.csd with Raw/Audio/Full/WAV_16000/<video>.wav "

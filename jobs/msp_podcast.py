@@ -30,8 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import (
+from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
@@ -45,8 +44,8 @@ from jobs.base import (
     to_float,
     walk_files,
 )
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "msp_podcast"
 LAYOUT = ("Audios/MSP-PODCAST_0001_0008.wav with Labels/labels_consensus.csv "

@@ -16,10 +16,9 @@ import re
 from typing import Any
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import Adapter, ScanResult, walk_files
-from jobs.row import Row, RowBuilder
-from schemas.labels import LabelSchema, UnknownLabelError
+from mer_etl.jobs.base import Adapter, ScanResult, walk_files
+from mer_etl.jobs.row import Row, RowBuilder
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 CORPUS = "ravdess"
 LAYOUT = "Actor_NN/MM-VV-EE-II-SS-RR-AA.wav or .mp4, e.g. Actor_12/03-01-05-01-02-01-12.wav"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from jobs.row import Row
-from schemas.publisher import CorpusFacts, ExpectedCounts, load_publisher_facts
+from mer_etl.jobs.row import Row
+from mer_etl.schemas.publisher import CorpusFacts, ExpectedCounts, load_publisher_facts
 
 SHORTFALL_WARN = 0.01  # more than 1% missing is a warning
 # problem error types -> the cause category a shortfall is explained with

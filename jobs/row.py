@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from schemas.labels import LabelSchema, rescale
+from mer_etl.schemas.labels import LabelSchema, rescale
 
 
 @dataclass

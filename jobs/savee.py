@@ -13,10 +13,9 @@ from __future__ import annotations
 import re
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import Adapter, ScanResult, basename, walk_files
-from jobs.row import RowBuilder
-from schemas.labels import LabelSchema
+from mer_etl.jobs.base import Adapter, ScanResult, basename, walk_files
+from mer_etl.jobs.row import RowBuilder
+from mer_etl.schemas.labels import LabelSchema
 
 CORPUS = "savee"
 LAYOUT = ("AudioData/<DC|JE|JK|KL>/<a|d|f|h|n|sa|su><nn>.wav or flat "

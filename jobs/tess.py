@@ -9,10 +9,9 @@ YAF test (no validation speaker exists).
 from __future__ import annotations
 
 from fsspec import AbstractFileSystem
-
-from jobs.base import Adapter, ScanResult, basename, stem, walk_files
-from jobs.row import RowBuilder
-from schemas.labels import LabelSchema
+from mer_etl.jobs.base import Adapter, ScanResult, basename, stem, walk_files
+from mer_etl.jobs.row import RowBuilder
+from mer_etl.schemas.labels import LabelSchema
 
 CORPUS = "tess"
 LAYOUT = "OAF_angry/OAF_back_angry.wav (speaker OAF or YAF, word, emotion)"

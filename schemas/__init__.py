@@ -1,7 +1,7 @@
 """Data contracts: Arrow schemas of every table mer-etl writes, and the uniform label schema."""
 
-from schemas.labels import LabelSchema, UnknownLabelError, load_label_schema
-from schemas.tables import (
+from mer_etl.schemas.labels import LabelSchema, UnknownLabelError, load_label_schema
+from mer_etl.schemas.tables import (
     ERROR_SCHEMA,
     MANIFEST_SCHEMA,
     RATINGS_SCHEMA,

@@ -129,7 +129,7 @@ def _check(raw: dict[str, Any], name: str) -> None:
 def load_label_schema(version: str = DEFAULT_VERSION) -> LabelSchema:
     """Load and check a label schema version shipped in `schemas/labels/`."""
     name = f"{version}.toml"
-    data = resources.files("schemas").joinpath("labels", name).read_bytes()
+    data = resources.files("mer_etl.schemas").joinpath("labels", name).read_bytes()
     return parse_label_schema(data, name)
 
 

@@ -46,7 +46,8 @@ def _check(corpus: str, entry: dict[str, Any]) -> ExpectedCounts:
 
 @cache
 def load_publisher_facts() -> dict[str, CorpusFacts]:
-    raw = tomllib.loads(resources.files("schemas").joinpath("publisher.toml").read_text("utf-8"))
+    raw = tomllib.loads(resources.files("mer_etl.schemas").joinpath("publisher.toml")
+                        .read_text("utf-8"))
     return {corpus: CorpusFacts(counts=tuple(_check(corpus, e) for e in spec.get("counts", [])),
                                 known_bad=dict(spec.get("known_bad", {})))
             for corpus, spec in raw.items()}

@@ -62,7 +62,7 @@ def ray_local():
 
 @pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory) -> Path:
-    from etl.demo import generate
+    from mer_etl.demo import generate
 
     root = tmp_path_factory.mktemp("demo") / "RAVDESS"
     generate(root)
@@ -71,7 +71,7 @@ def demo_corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(demo_corpus, tmp_path_factory, ray_local):
-    from etl.pipeline import RunConfig, run
+    from mer_etl.pipeline import RunConfig, run
 
     out = tmp_path_factory.mktemp("out")
     cfg = RunConfig(corpora=["ravdess"], roots=[str(demo_corpus)], out=str(out), name="demo",

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
-from extractors.base import Extractor
+from mer_etl.extractors.base import Extractor
 
 
 class KillerExtractor(Extractor):

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from mer_etl.pipeline import RunConfig, run
 
-from etl.pipeline import RunConfig, run
 from tests.media import write_speech
 from tests.models import save_tiny_wav2vec2
 
@@ -65,10 +65,11 @@ def test_every_input_lands_with_a_status(result):
     text = dict(zip(asr["utt_id"], asr["text"], strict=True))
     assert text["ravdess_01-01-01-01-01-01"] == ""  # silence: no words, not an error
     for code in ("02", "05", "06", "07"):  # clipped, 8 kHz, stereo, 48 kHz: still speech
-        # "kid" and "door": the clipped take has come back both as "Kids are talking by the
-        # door" and as "Kid, I talkin' by the door!" on a loaded machine
+        # Some of the sentence's words: under full-suite load the same take has come back as
+        # "Kids are talking by the door", "Kid, I talkin' by the door!" and "Kids are talking
+        # by memorial." (Whisper tiny.en on distorted speech; see the closing note of issue 13)
         said = text[f"ravdess_01-{code}-01-01-01-01"].lower()
-        assert "kid" in said and "door" in said, text
+        assert sum(w in said for w in ("kid", "talk", "door")) >= 2, text
     long = asr.filter(pl.col("utt_id") == "ravdess_01-04-01-01-01-01")["words"][0]
     starts = np.array([w["start"] for w in long])
     assert len(long) > 1000 and np.all(np.diff(starts) >= 0) and starts[-1] < 630
@@ -108,7 +109,7 @@ def test_word_view_is_the_mean_of_frames_over_each_word(result):
 
 
 def test_report_shows_asr_language_and_confidence(result, tmp_path):
-    from etl.report import build_report
+    from mer_etl.report import build_report
 
     page = build_report(result.path, tmp_path).read_text()
     assert (tmp_path / "asr.png").is_file()
@@ -117,9 +118,8 @@ def test_report_shows_asr_language_and_confidence(result, tmp_path):
 
 
 def test_loader_yields_text_and_padded_frames(result):
+    from mer_etl.loaders import MERDataset, pad_collate
     from torch.utils.data import DataLoader
-
-    from etl.loaders import MERDataset, pad_collate
 
     ds = MERDataset(result.path, extractors=["asr", "wav2vec"],
                     fields=["asr.text", "asr.word", "asr.word_start", "wav2vec.frames_last"])

@@ -106,7 +106,7 @@ def test_multi_corpus_run_and_inspect(tmp_path):
 
 
 def test_set_gives_extractor_options():
-    from etl.cli import extractor_options
+    from mer_etl.cli import extractor_options
 
     assert extractor_options(["asr.model=/models/small", "egemaps.lld=false", "faces.fps=2",
                               "faces.sides={F: right, M: left}"]) == {

@@ -104,7 +104,7 @@ def test_make_cluster_submits_a_job_and_a_killed_job_resumes_identically(tmp_pat
 
         client = JobSubmissionClient(f"http://127.0.0.1:{dash}")
         (running,) = [j for j in client.list_jobs() if j.status == JobStatus.RUNNING
-                      and "etl.cli run ravdess" in j.entrypoint]
+                      and "mer_etl.cli run ravdess" in j.entrypoint]
         client.stop_job(running.submission_id)
         job.wait(timeout=120)
         (version,) = out.glob("ravdess/*")

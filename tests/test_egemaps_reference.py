@@ -9,8 +9,8 @@ import numpy as np
 import opensmile
 import polars as pl
 import pytest
+from mer_etl.pipeline import RunConfig, run
 
-from etl.pipeline import RunConfig, run
 from tests.media import write_speech
 
 TEXT = "Kids are talking by the door, and the dogs are sitting by the window."
@@ -48,8 +48,8 @@ def test_functionals_and_llds_match_process_file(corpus, tmp_path, ray_local):
 
 def test_resampling_first_is_an_option_and_it_moves_the_features(corpus):
     """Why native rate is the default: eGeMAPS on a 16 kHz resampling of 48 kHz speech."""
-    from etl.media.audio import decode_audio_at
-    from extractors import build
+    from mer_etl.extractors import build
+    from mer_etl.media.audio import decode_audio_at
 
     wav = corpus / "Actor_01" / "03-01-02-01-01-01-01.wav"
     resampled = build("egemaps", sample_rate=16_000)

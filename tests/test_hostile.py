@@ -12,11 +12,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from mer_etl import jobs
+from mer_etl.jobs import custom
+from mer_etl.read import UnsafeMemberError, decode_sample, iter_samples, shard_urls
+from mer_etl.store import Store, resolve_dataset, verify
 
-import jobs
-from etl.read import UnsafeMemberError, decode_sample, iter_samples, shard_urls
-from etl.store import Store, resolve_dataset, verify
-from jobs import custom
 from tests.media import write_wav
 
 MARKER = "/tmp/mer-etl-pwned"
@@ -198,9 +198,8 @@ def test_non_utf8_names_and_fifos_are_recorded_not_fatal(tmp_path):
 def test_null_splits_do_not_crash_the_summary(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from mer_etl.summary import label_table
     from rich.console import Console
-
-    from etl.summary import label_table
 
     version = tmp_path / "v"
     version.mkdir()
@@ -226,7 +225,7 @@ def _speech_mp4(path: Path, seconds: float = 3.0) -> Path:
 
 @pytest.mark.parametrize("keep", [0.55, 0.7, 0.85])
 def test_a_truncated_mp4_is_a_decode_failure_not_short_audio(tmp_path, keep):
-    from etl.media.audio import DecodeError, decode_audio_at
+    from mer_etl.media.audio import DecodeError, decode_audio_at
 
     full = _speech_mp4(tmp_path / "full.mp4")
     signal, rate = decode_audio_at(str(full), None, None, 16_000)
@@ -243,8 +242,7 @@ def test_a_truncated_mp4_is_a_decode_failure_not_short_audio(tmp_path, keep):
 def test_non_finite_samples_fail_at_decode(tmp_path):
     import numpy as np
     import soundfile as sf
-
-    from etl.media.audio import DecodeError, decode_audio_at
+    from mer_etl.media.audio import DecodeError, decode_audio_at
 
     signal = np.zeros(16_000, np.float32)
     signal[100] = np.nan
@@ -255,9 +253,8 @@ def test_non_finite_samples_fail_at_decode(tmp_path):
 
 def test_too_short_is_skipped_and_nan_never_leaves_an_ok_row():
     import numpy as np
-
-    import extractors
-    from etl.stages import NonFiniteFeatures, finite
+    from mer_etl import extractors
+    from mer_etl.stages import NonFiniteFeatures, finite
 
     ex = extractors.build("egemaps")
     ex.setup()
@@ -379,7 +376,7 @@ def test_an_utterance_that_kills_its_worker_fails_alone(tmp_path):
 def test_long_media_is_bounded_and_fails_by_name(tmp_path):
     """Over the limit: decode stops just past it (memory bounded) and the utterance fails as
     TooLongError; a span within the limit from the same long file is fine."""
-    from etl.media.audio import TooLongError, decode_audio_at
+    from mer_etl.media.audio import TooLongError, decode_audio_at
 
     long_wav = write_wav(tmp_path / "long.wav", 30.0, 16_000)
     with pytest.raises(TooLongError, match=r"long\.wav: longer than the 10 s limit"):
@@ -390,8 +387,7 @@ def test_long_media_is_bounded_and_fails_by_name(tmp_path):
 
 def test_a_too_long_utterance_is_failed_in_a_run(tmp_path, ray_local):
     import polars as pl
-
-    from etl.pipeline import RunConfig, run
+    from mer_etl.pipeline import RunConfig, run
 
     root = tmp_path / "RAVDESS" / "Actor_01"
     write_wav(root / "03-01-01-01-01-01-01.wav", 0.5)

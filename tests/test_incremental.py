@@ -6,11 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from mer_etl.jobs import custom
+from mer_etl.pipeline import RunConfig, run
+from mer_etl.read import iter_samples
+from mer_etl.store import Store, verify
 
-from etl.pipeline import RunConfig, run
-from etl.read import iter_samples
-from etl.store import Store, verify
-from jobs import custom
 from tests.media import write_wav
 
 
@@ -104,7 +104,7 @@ def test_skipped_failed_and_ok_are_told_apart(tmp_path, ray_local):
     cfg = RunConfig(corpora=["c"], roots=[str(root)], out=str(tmp_path / "out"),
                     extractors=["audio_stats"], adapters={"c": custom.make_adapter(spec)})
     result = run(cfg)
-    from etl.read import status
+    from mer_etl.read import status
 
     rows = {r["utt_id"]: r for r in status(result.path).to_dicts()}
     assert rows["c_ok"]["status"] == "ok"

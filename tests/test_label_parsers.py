@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mer_etl.jobs import cremad, esd, iemocap, meld, mosei, msp_podcast
+from mer_etl.jobs.base import LabelFileError
+from mer_etl.schemas.labels import load_label_schema
 
-from jobs import cremad, esd, iemocap, meld, mosei, msp_podcast
-from jobs.base import LabelFileError
-from schemas.labels import load_label_schema
 from tests import corpora
 
 LABELS = load_label_schema()
@@ -180,7 +180,7 @@ def test_damaged_label_files_never_stop_a_scan(tmp_path):
     root = corpora.make_meld(tmp_path / "meld")
     dev = Path(root / "dev_sent_emo.csv")
     dev.write_text(dev.read_text() + "1,broken\n")
-    import jobs
+    from mer_etl import jobs
 
     m = jobs.build_manifest("meld", str(root))
     assert m.table.num_rows == 5  # the dev row before the broken line still lands

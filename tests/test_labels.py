@@ -5,8 +5,7 @@ import tomllib
 from importlib import resources
 
 import pytest
-
-from schemas.labels import UnknownLabelError, _check, load_label_schema, rescale
+from mer_etl.schemas.labels import UnknownLabelError, _check, load_label_schema, rescale
 
 REQUIRED_CLASSES = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted",
                     "surprised", "contempt", "frustrated", "excited", "bored", "other"}
@@ -83,7 +82,7 @@ def test_dimension_ranges(schema):
 
 
 def _raw():
-    data = resources.files("schemas").joinpath("labels", "v1.toml").read_bytes()
+    data = resources.files("mer_etl.schemas").joinpath("labels", "v1.toml").read_bytes()
     return tomllib.loads(data.decode())
 
 
@@ -112,9 +111,9 @@ def test_a_dataset_hashes_only_its_own_corpora_label_sections():
     """Adding or fixing one corpus's map re-versions only the datasets that contain it."""
     from importlib import resources
 
-    from schemas.labels import parse_label_schema
+    from mer_etl.schemas.labels import parse_label_schema
 
-    text = resources.files("schemas").joinpath("labels", "v1.toml").read_text()
+    text = resources.files("mer_etl.schemas").joinpath("labels", "v1.toml").read_text()
     base = parse_label_schema(text.encode(), "v1.toml")
     added = parse_label_schema((text + '\n[corpora.new_one]\ntitle = "New"\n'
                                 '[corpora.new_one.labels]\nx = { native = "x", canonical = '

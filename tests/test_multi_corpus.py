@@ -6,11 +6,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from mer_etl.cli import _pair_roots
+from mer_etl.pipeline import RunConfig, run
+from mer_etl.read import iter_samples
+from mer_etl.schemas.labels import load_label_schema
 
-from etl.cli import _pair_roots
-from etl.pipeline import RunConfig, run
-from etl.read import iter_samples
-from schemas.labels import load_label_schema
 from tests import corpora
 
 CORPORA = ["iemocap", "meld", "cremad", "mosei"]
@@ -75,7 +75,7 @@ def test_cli_root_pairing():
 
 
 def test_cross_corpus_loader_and_class_weights(multi_run):
-    from etl.loaders import cross_corpus, view_classes
+    from mer_etl.loaders import cross_corpus, view_classes
 
     train, test, weights = cross_corpus(multi_run.path, train=["iemocap", "meld"],
                                         test=["cremad"], label_view="iemocap4",

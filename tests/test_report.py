@@ -23,8 +23,7 @@ def screenshot(html: Path, png: Path, profile: Path) -> None:
 
 def test_speaker_overlap_finds_leaking_speakers():
     import polars as pl
-
-    from etl.report import speaker_overlap
+    from mer_etl.report import speaker_overlap
 
     utts = pl.DataFrame({"corpus": ["a", "a", "a", "b", "b"],
                          "speaker": ["s1", "s1", "s2", "s1", None],
@@ -37,14 +36,13 @@ def test_speaker_overlap_finds_leaking_speakers():
 def test_report_links_every_problem_count_to_its_rows(demo_run, tmp_path):
     import shutil
 
-    from etl.report import build_report
+    from mer_etl.report import build_report
 
     version = tmp_path / "v"
     shutil.copytree(demo_run[1].path, version)
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from schemas import ERROR_SCHEMA
+    from mer_etl.schemas import ERROR_SCHEMA
 
     rows = [{"corpus": "ravdess", "utt_id": None, "path": f"/c/x{i}.wav", "stage": "manifest",
              "error_type": "UnexpectedFile", "message": "expected a RAVDESS name"}

@@ -79,7 +79,7 @@ def test_sigkill_of_a_worker_loses_nothing(demo_corpus, tmp_path, ray_local):
     """Ray Data restarts a killed actor and retries its batches; the dataset is complete."""
     import threading
 
-    from etl.pipeline import RunConfig, run
+    from mer_etl.pipeline import RunConfig, run
 
     killed: list[int] = []
 

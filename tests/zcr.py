@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-
-from extractors.base import Extractor, FrameSeries, ReportItem, Skip
+from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Skip
 
 WINDOW, HOP = 400, 160  # 25 ms frames every 10 ms at 16 kHz
 

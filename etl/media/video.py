@@ -11,9 +11,8 @@ from collections.abc import Iterator
 
 import ffmpeg
 import numpy as np
-
-from etl.media.audio import DecodeError, span_args, stderr_tail
-from etl.media.fs import local_path
+from mer_etl.media.audio import DecodeError, span_args, stderr_tail
+from mer_etl.media.fs import local_path
 
 
 def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int, float]:
