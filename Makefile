@@ -16,7 +16,8 @@ EXTRACTORS ?= egemaps
 NUM_CPUS ?=
 CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
-CORPORA := cremad emodb esd iemocap meld mosei msp_podcast ravdess savee tess
+CORPORA := cremad emodb emovo esd iemocap jlcorpus meld mosei msp_podcast ravdess savee subesco \
+           tess turevdb urdu
 
 MANIFEST ?=
 JOB ?=

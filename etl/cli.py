@@ -167,9 +167,10 @@ def _run_and_report(cfg: RunConfig) -> None:
 @app.command()
 def corpora() -> None:
     """List the corpus adapters and the native layout each expects."""
-    table = Table("corpus", "title", "expected layout")
+    table = Table("corpus", "title", "modality", "license", "expected layout")
     for adapter in sorted(jobs.ADAPTERS.values(), key=lambda a: a.name):
-        table.add_row(adapter.name, adapter.title, adapter.layout)
+        table.add_row(adapter.name, adapter.title, adapter.modality, adapter.license,
+                      escape(adapter.layout))
     console.print(table)
 
 

@@ -42,9 +42,12 @@ def _definitions() -> list[Adapter]:
 
 
 def _titled(adapter: Adapter) -> Adapter:
-    """The corpus's title is data (its section of the label schema), not code."""
+    """A corpus's title, modality and licence are data (its section of the label schema, or
+    its definition file), not code."""
     facts = load_label_schema().corpora.get(adapter.name, {})
-    return replace(adapter, title=adapter.title or facts.get("title", adapter.name))
+    return replace(adapter, title=adapter.title or facts.get("title", adapter.name),
+                   modality=adapter.modality or facts.get("modality", "audio"),
+                   license=adapter.license or facts.get("license", "not stated"))
 
 
 ADAPTERS: dict[str, Adapter] = {

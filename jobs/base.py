@@ -57,7 +57,10 @@ class Adapter:
     name: str
     layout: str  # one line describing the expected native layout, shown in errors and `corpora`
     scan: Callable[[AbstractFileSystem, str, LabelSchema], ScanResult]
-    title: str = ""  # empty: the corpus's title in the label schema (jobs.ADAPTERS fills it)
+    # empty: the corpus's facts in the label schema (jobs.ADAPTERS fills them)
+    title: str = ""
+    modality: str = ""  # audio | audio-visual | text
+    license: str = ""
 
 
 def walk_files(fs: AbstractFileSystem, root: str, result: ScanResult, corpus: str

@@ -47,6 +47,9 @@ class JobSpec:
     corpus: str
     title: str = ""
     language: str | None = None
+    modality: str = "audio"  # audio | audio-visual | text: what the corpus holds
+    license: str = ""  # a note on the terms, shown by `mer-etl corpora`
+    example: str = ""  # the layout in words, e.g. "f2/gio-f2-b2.wav (emotion-actor-sentence)"
     manifest: str | None = None  # table mode: CSV, JSONL or Parquet
     media_root: str | None = None  # table mode: media paths are relative to this
     columns: dict[str, str] = field(default_factory=lambda: {"media": "path"})
@@ -59,11 +62,14 @@ class JobSpec:
     speakers_only: bool = False
     # pattern mode: files matching this but not `pattern` are UnexpectedFile (e.g. '\.wav$')
     unexpected: str | None = None
-    # role -> {from: a pattern group, values: {group value -> the role's value}}
+    # role -> {from: a pattern group, values: {group value -> the role's value}, default: the
+    # value for others (optional)}: e.g. gender from a letter, split from a speaker id
     lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    @property
-    def layout(self) -> str:
+    def expected_layout(self) -> str:
+        """The layout in words, for errors and `mer-etl corpora`."""
+        if self.example:
+            return self.example
         if self.pattern:
             return f"files whose path matches {self.pattern}"
         return f"a table {self.manifest} with columns {self.columns}"
@@ -112,16 +118,19 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
         except re.error as exc:
             raise CorpusError(f"{path or 'job'}: {key} is not a valid regex: {exc}") from None
     for role, lookup in spec.lookups.items():
-        if role not in FIELDS or not isinstance(lookup, dict) or set(lookup) != {"from",
-                                                                                 "values"}:
+        if (role not in FIELDS or not isinstance(lookup, dict)
+                or not {"from", "values"} <= set(lookup) <= {"from", "values", "default"}):
             raise CorpusError(f"{path or 'job'}: lookups.{role}: expected a role of {FIELDS} "
-                              "with `from:` (a pattern group) and `values:` (a mapping)")
+                              "with `from:` (a pattern group), `values:` (a mapping) and "
+                              "optionally `default:`")
     return spec
 
 
 # job-file key -> (what a value must be, its description for the error)
 TYPES: dict[str, tuple[Any, str]] = {
     "corpus": (str, "a name"), "title": (str, "text"), "language": (str, "an ISO 639-1 code"),
+    "modality": (str, "audio, audio-visual or text"), "license": (str, "text"),
+    "example": (str, "text"),
     "manifest": (str, "a path"), "media_root": (str, "a path"), "pattern": (str, "a regex"),
     "columns": (dict, "a mapping role -> column"), "labels": (dict, "a mapping native -> class"),
     "label_names": (dict, "a mapping native -> name"),
@@ -270,7 +279,8 @@ def make_adapter(spec: JobSpec) -> Adapter:
         return (_scan_pattern(spec, rows, fs, root) if spec.pattern
                 else _scan_table(spec, rows, fs, root))
 
-    return Adapter(name=spec.corpus, layout=spec.layout, scan=scan, title=spec.title)
+    return Adapter(name=spec.corpus, layout=spec.expected_layout(), scan=scan, title=spec.title,
+                   modality=spec.modality, license=spec.license)
 
 
 def _scan_table(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: str
@@ -376,7 +386,8 @@ def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root:
             continue
         values = {role: m.group(role) for role in roles}
         for role, lookup in spec.lookups.items():
-            values[role] = lookup["values"].get(m.groupdict().get(lookup["from"]))
+            values[role] = lookup["values"].get(m.groupdict().get(lookup["from"]),
+                                                 lookup.get("default"))
         row = _built(spec, rows, fs, root, values, path, (root, rel), path, result)
         if row is None:
             continue

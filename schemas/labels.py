@@ -15,6 +15,9 @@ from importlib import resources
 from typing import Any
 
 DEFAULT_VERSION = "v1"
+# Keys of a corpus section that describe the corpus and change no label: not hashed into
+# dataset versions, so correcting a title or a licence note re-versions nothing.
+DESCRIPTIVE = frozenset({"title", "source", "modality", "license"})
 
 
 class UnknownLabelError(ValueError):
@@ -59,7 +62,8 @@ class LabelSchema:
         """What a dataset's labels depend on: the schema version, the taxonomy, the views and
         the sections of its own corpora. Another corpus's section is not in it, so adding or
         correcting one corpus's map re-versions only the datasets that contain that corpus."""
-        sections = {c: _sha(self.corpora[c]) for c in sorted(set(corpora)) if c in self.corpora}
+        sections = {c: _sha({k: v for k, v in self.corpora[c].items() if k not in DESCRIPTIVE})
+                    for c in sorted(set(corpora)) if c in self.corpora}
         scoped = {"common": self.common_sha256, "corpora": sections}
         return {"version": self.version, "sha256": _sha(scoped), "corpora": sections}
 

@@ -308,3 +308,23 @@ def build_mosei(root: Path) -> dict[str, str]:
         f"{name}={folds[name]!r}\n" for name in
         ("standard_train_fold", "standard_test_fold", "standard_valid_fold")))
     return where
+
+
+def build_emovo(root: Path) -> None:
+    build_from_list(root, "emovo")
+
+
+def build_subesco(root: Path) -> None:
+    build_from_list(root, "subesco")
+
+
+def build_urdu(root: Path) -> None:
+    build_from_list(root, "urdu")
+
+
+def build_jlcorpus(root: Path) -> None:
+    build_from_list(root, "jlcorpus")
+
+
+def build_turevdb(root: Path) -> None:
+    build_from_list(root, "turevdb")

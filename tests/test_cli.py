@@ -28,6 +28,9 @@ def mer_etl(*args: str, check: bool = False) -> subprocess.CompletedProcess:
 def test_corpora_lists_ravdess():
     proc = mer_etl("corpora", check=True)
     assert "ravdess" in proc.stdout and "Actor_NN" in proc.stdout
+    # modality and licence are data: the label schema's section or the definition file
+    assert re.search(r"ravdess\s+│ RAVDESS\s+│ audio-visual\s+│ CC BY-NC-SA 4\.0", proc.stdout)
+    assert re.search(r"subesco\s+│ SUBESCO\s+│ audio\s+│ CC BY 4\.0", proc.stdout)
 
 
 @pytest.mark.parametrize(("args", "message"), [

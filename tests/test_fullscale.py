@@ -191,3 +191,58 @@ def test_case_variants_of_real_names_still_land(tmp_path):
     fullscale.link(savee / "JE_n23.WAV", "wav")
     assert jobs.build_manifest("savee", str(savee)).table["utt_id"].to_pylist() == [
         "savee_JE_n23"]
+
+
+# -- corpora defined as data (jobs/corpora/*.yaml) ------------------------------------------
+
+def test_emovo(tmp_path):
+    m, rows, _ = manifest(tmp_path, "emovo")
+    assert len(rows) == 588 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "emovo")
+    r = rows["emovo_gio-f2-b2"]  # f2/gio-f2-b2.wav: joy, actress 2, short sentence 2
+    assert (r["label"], r["gender"], r["split"], r["language"], r["speaker"]) == (
+        "happy", "female", "train", "it", "emovo_f2")
+    assert rows["emovo_tri-m3-d1"]["split"] == "test"
+
+
+def test_subesco(tmp_path):
+    m, rows, _ = manifest(tmp_path, "subesco")
+    assert len(rows) == 7000 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "subesco")
+    r = rows["subesco_F_10_FAHMEE_S_6_FEAR_5"]
+    assert (r["label"], r["gender"], r["split"], r["language"], r["speaker"]) == (
+        "fearful", "female", "test", "bn", "subesco_F_10")
+    assert r["meta"]["sentence"] == "6" and r["meta"]["take"] == "5"
+    # the real file with a stray "]" in its name lands, under its own name
+    assert rows["subesco_F_02_MONIKA_S_2_SURPRISE_3-"]["label"] == "surprised"
+
+
+def test_urdu(tmp_path):
+    m, rows, _ = manifest(tmp_path, "urdu")
+    assert len(rows) == 400 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "urdu")
+    r = rows["urdu_SM1_F15_A015"]  # Angry/SM1_F15_A015.wav
+    assert (r["label"], r["gender"], r["split"], r["language"]) == (
+        "angry", "male", "validation", "ur")
+    for split in ("train", "validation", "test"):  # every split has every class
+        assert {x["label"] for x in rows.values() if x["split"] == split} == {
+            "angry", "happy", "neutral", "sad"}
+
+
+def test_jlcorpus(tmp_path):
+    m, rows, _ = manifest(tmp_path, "jlcorpus")
+    assert len(rows) == 2400 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "jlcorpus")
+    r = rows["jlcorpus_male2_concerned_6b_1"]  # a secondary emotion: kept native, mapped
+    assert (r["label_native"], r["label"], r["gender"], r["split"]) == (
+        "concerned", "worried", "male", "test")
+    assert rows["jlcorpus_female1_excited_1a_1"]["label"] == "excited"
+
+
+def test_turevdb(tmp_path):
+    m, rows, _ = manifest(tmp_path, "turevdb")
+    assert len(rows) == 1735 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "turevdb")
+    r = rows["turevdb_1984_sk_eger"]  # Sound Source/Calm/1984_sk_eger.wav
+    assert (r["label"], r["speaker"], r["split"], r["language"], r["gender"]) == (
+        "calm", "turevdb_1984", "train", "tr", None)
