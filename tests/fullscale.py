@@ -328,3 +328,15 @@ def build_jlcorpus(root: Path) -> None:
 
 def build_turevdb(root: Path) -> None:
     build_from_list(root, "turevdb")
+
+
+def build_oreau(root: Path) -> None:
+    build_from_list(root, "oreau")
+
+
+def build_cafe(root: Path) -> None:
+    build_from_list(root, "cafe")
+
+
+def build_polish(root: Path) -> None:
+    build_from_list(root, "polish")

@@ -246,3 +246,31 @@ def test_turevdb(tmp_path):
     r = rows["turevdb_1984_sk_eger"]  # Sound Source/Calm/1984_sk_eger.wav
     assert (r["label"], r["speaker"], r["split"], r["language"], r["gender"]) == (
         "calm", "turevdb_1984", "train", "tr", None)
+
+
+def test_oreau(tmp_path):
+    m, rows, _ = manifest(tmp_path, "oreau")
+    assert len(rows) == 434 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "oreau")
+    r = rows["oreau_10a02Ja"]  # OréauFR_02/f/sessj/10a02Ja.wav (a decomposed é in the folder)
+    assert (r["label"], r["gender"], r["split"], r["language"]) == (
+        "happy", "female", "validation", "fr")
+    assert rows["oreau_07z03Sa"]["split"] == "test"  # a "z" text code, real
+
+
+def test_cafe(tmp_path):
+    m, rows, _ = manifest(tmp_path, "cafe")
+    assert len(rows) == 936 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "cafe")
+    r = rows["cafe_12-P-2-5"]  # CaFE_48k/Peur/Fort/12-P-2-5.wav
+    assert (r["label"], r["split"], r["meta"]["intensity"], r["gender"]) == (
+        "fearful", "test", "2", None)
+
+
+def test_polish(tmp_path):
+    m, rows, _ = manifest(tmp_path, "polish")
+    assert len(rows) == 450 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "polish")
+    r = rows["polish_m3-s_trzymaj_5"]  # m3.s_trzymaj_5.wav: the dot is not an id character
+    assert (r["label"], r["gender"], r["split"], r["language"]) == (
+        "fearful", "male", "train", "pl")
