@@ -16,8 +16,8 @@ EXTRACTORS ?= egemaps
 NUM_CPUS ?=
 CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
-CORPORA := cafe cremad emodb emovo esd iemocap jlcorpus meld mosei msp_podcast oreau polish \
-           ravdess savee subesco tess turevdb urdu
+CORPORA := cafe cremad emodb emovdb emovo esd iemocap jlcorpus meld mosei msp_podcast oreau \
+           polish ravdess savee subesco tess turevdb urdu
 
 MANIFEST ?=
 JOB ?=

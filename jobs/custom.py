@@ -50,6 +50,9 @@ class JobSpec:
     modality: str = "audio"  # audio | audio-visual | text: what the corpus holds
     license: str = ""  # a note on the terms, shown by `mer-etl corpora`
     example: str = ""  # the layout in words, e.g. "f2/gio-f2-b2.wav (emotion-actor-sentence)"
+    # pattern mode: the utterance id is the file name's stem, or (`path`) the path under the
+    # root without its extension, for corpora that reuse file names across folders
+    id_from: str = "stem"
     manifest: str | None = None  # table mode: CSV, JSONL or Parquet
     media_root: str | None = None  # table mode: media paths are relative to this
     columns: dict[str, str] = field(default_factory=lambda: {"media": "path"})
@@ -112,6 +115,9 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
                           "(a file-name regex), not both or neither")
     if spec.vad_range is not None:
         spec.vad_range = (float(spec.vad_range[0]), float(spec.vad_range[1]))
+    if spec.id_from not in ("stem", "path"):
+        raise CorpusError(f"{path or 'job'}: `id_from` must be stem or path, got "
+                          f"{spec.id_from!r}")
     for key in ("pattern", "unexpected"):
         try:
             re.compile(getattr(spec, key) or "")
@@ -130,7 +136,7 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
 TYPES: dict[str, tuple[Any, str]] = {
     "corpus": (str, "a name"), "title": (str, "text"), "language": (str, "an ISO 639-1 code"),
     "modality": (str, "audio, audio-visual or text"), "license": (str, "text"),
-    "example": (str, "text"),
+    "example": (str, "text"), "id_from": (str, "stem or path"),
     "manifest": (str, "a path"), "media_root": (str, "a path"), "pattern": (str, "a regex"),
     "columns": (dict, "a mapping role -> column"), "labels": (dict, "a mapping native -> class"),
     "label_names": (dict, "a mapping native -> name"),
@@ -371,6 +377,7 @@ def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root:
     unexpected = re.compile(spec.unexpected) if spec.unexpected else None
     roles = set(pattern.groupindex) & set(FIELDS)
     extra = [g for g in pattern.groupindex if g not in FIELDS]  # kept in meta by name
+    seen: dict[str, str] = {}
     for path in walk_files(fs, root, result, spec.corpus):
         rel = str(PurePosixPath(path).relative_to(root))
         m = pattern.search(rel)
@@ -385,12 +392,19 @@ def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root:
                            f"{sorted(spec.speakers)}")
             continue
         values = {role: m.group(role) for role in roles}
+        if spec.id_from == "path" and "utt_id" not in values:
+            values["utt_id"] = rel.rsplit(".", 1)[0]
         for role, lookup in spec.lookups.items():
             values[role] = lookup["values"].get(m.groupdict().get(lookup["from"]),
                                                  lookup.get("default"))
         row = _built(spec, rows, fs, root, values, path, (root, rel), path, result)
         if row is None:
             continue
+        if row.utt_id in seen:  # one id, two files: the first is kept, the second reported
+            result.problem(spec.corpus, path, "DuplicateFile",
+                           f"utt_id {row.utt_id} already given by {seen[row.utt_id]}")
+            continue
+        seen[row.utt_id] = rel
         # the path within the corpus (not the root: a moved corpus keeps its rows)
         row.meta = {"source": rel, **{g: m.group(g) for g in extra}}
         result.rows.append(row)

@@ -340,3 +340,7 @@ def build_cafe(root: Path) -> None:
 
 def build_polish(root: Path) -> None:
     build_from_list(root, "polish")
+
+
+def build_emovdb(root: Path) -> None:
+    build_from_list(root, "emovdb")

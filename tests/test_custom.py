@@ -173,3 +173,22 @@ def test_jsonl_and_parquet_tables(tmp_path):
         m = jobs.build_manifest(custom.make_adapter(spec), str(root))
         assert m.table["label"].to_pylist() == ["angry", None]
         assert m.table["utt_id"].to_pylist() == ["x_a", "x_b"]
+
+
+def test_pattern_ids_are_unique_or_reported(tmp_path):
+    """Two files with one stem: with ids from the stem the second is reported, never a second
+    row with the same id; `id_from: path` keeps both."""
+    root = tmp_path / "Twice"
+    for name in ("a/x_ang.wav", "b/x_ang.wav"):
+        write_wav(root / name, 0.2, 16_000)
+    text = ("corpus: twice\npattern: '(?P<speaker>[ab])/x_(?P<label>[a-z]+)\\.wav$'\n"
+            "labels: {ang: angry}\n")
+    (tmp_path / "stem.yaml").write_text(text)
+    (tmp_path / "path.yaml").write_text(text + "id_from: path\n")
+    by_stem = jobs.build_manifest(custom.make_adapter(custom.load_job(
+        str(tmp_path / "stem.yaml"))), str(root))
+    assert by_stem.table["utt_id"].to_pylist() == ["twice_x_ang"]
+    assert by_stem.problems["error_type"].to_pylist() == ["DuplicateFile"]
+    by_path = jobs.build_manifest(custom.make_adapter(custom.load_job(
+        str(tmp_path / "path.yaml"))), str(root))
+    assert by_path.table["utt_id"].to_pylist() == ["twice_a-x_ang", "twice_b-x_ang"]

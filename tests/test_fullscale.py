@@ -274,3 +274,16 @@ def test_polish(tmp_path):
     r = rows["polish_m3-s_trzymaj_5"]  # m3.s_trzymaj_5.wav: the dot is not an id character
     assert (r["label"], r["gender"], r["split"], r["language"]) == (
         "fearful", "male", "train", "pl")
+
+
+def test_emovdb(tmp_path):
+    m, rows, _ = manifest(tmp_path, "emovdb")
+    assert len(rows) == 6887 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "emovdb")
+    # file names repeat across speakers: the id is the path
+    r = rows["emovdb_jenie_Amused-amused_57-84_0057"]
+    assert (r["label"], r["gender"], r["split"], r["speaker"]) == (
+        "amused", "female", "train", "emovdb_jenie")
+    s = rows["emovdb_josh_Sleepy-sleepiness_113_140_0113"]  # the file spells it otherwise
+    assert (s["label"], s["split"], s["meta"]["file_emotion"]) == ("sleepy", "validation",
+                                                                   "sleepiness")
