@@ -144,7 +144,7 @@ def test_root_of_foreign_files_names_the_first(tmp_path):
 
 def test_unknown_corpus_lists_known_ones():
     with pytest.raises(CorpusError,
-                       match=r"unknown corpus .ravdes.; known corpora: cremad, .*ravdess"):
+                       match=r"unknown corpus .ravdes.; known corpora: .*cremad, .*ravdess"):
         jobs.get_adapter("ravdes")
 
 
