@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mer_etl.loaders import MERDataset, pad_collate
 from torch.utils.data import DataLoader
 
 from bench.run_bench import machine
+from mer_etl.loaders import MERDataset, pad_collate
 
 
 def measure(path: str, workers: int, epochs: int, fields: list[str] | None) -> float:

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pyarrow as pa
 import ray
+
 from mer_etl import extractors
 from mer_etl.demo import generate, many_performances
 from mer_etl.media.audio import decode_audio

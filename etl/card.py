@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from mer_etl import version as versioning
 from mer_etl import words
 from mer_etl.layout import LAYOUT

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
 from mer_etl import jobs
 from mer_etl.jobs import custom
 from mer_etl.media.audio import DecodeError
@@ -18,9 +22,6 @@ from mer_etl.quiet import loud
 from mer_etl.schemas import SchemaMismatchError, UnknownLabelError
 from mer_etl.store import resolve_dataset, verify
 from mer_etl.summary import print_summary
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Turn emotion-recognition corpora into versioned feature shards.")

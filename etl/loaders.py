@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
 from mer_etl.layout import LAYOUT
 from mer_etl.read import lockstep, shard_urls
 from mer_etl.schemas.labels import load_label_schema
 from mer_etl.store import resolve_dataset
-from torch.utils.data import IterableDataset, get_worker_info
 
 CATEGORICAL_VIEWS = ("canonical", "iemocap4", "ekman7", "ekman6", "valence3")
 FILTER_FIELDS = ("corpus", "split", "speaker", "language", "gender")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from mer_etl import extractors, jobs, words
 from mer_etl import version as versioning
 from mer_etl.layout import LAYOUT

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+
 from mer_etl.contract import WORKER, Outcome, outcome_column
 
 log = logging.getLogger("mer_etl")
@@ -61,6 +62,7 @@ def run(rows: pa.Table, specs: list[tuple[str, dict[str, Any]]], device: str,
         ) -> Iterator[dict[str, Any]]:
     """Processed rows for `rows` (WORK_COLUMNS), the ones that kill their worker failed."""
     import ray
+
     from mer_etl.stages import ExtractorStage
 
     gpus = 1.0 if device.startswith("cuda") else 0.0

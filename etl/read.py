@@ -13,6 +13,7 @@ import fsspec
 import numpy as np
 import polars as pl
 import webdataset as wds
+
 from mer_etl.layout import LAYOUT, check_rel
 from mer_etl.store import resolve_dataset
 

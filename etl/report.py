@@ -8,6 +8,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import polars as pl
+
 from mer_etl.layout import LAYOUT
 from mer_etl.report_items import extractor_sections, png, read, table
 from mer_etl.store import Store, resolve_dataset

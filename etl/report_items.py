@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import polars as pl
+
 from mer_etl.layout import LAYOUT
 from mer_etl.store import Store
 

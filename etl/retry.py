@@ -14,6 +14,7 @@ import time
 
 import fsspec
 import pyarrow.compute as pc
+
 from mer_etl import card as cards
 from mer_etl import runner
 from mer_etl.layout import LAYOUT

@@ -14,6 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 import pyarrow as pa
+
 from mer_etl import contract as c
 from mer_etl import extractors, quarantine, words
 from mer_etl.layout import LAYOUT
@@ -126,6 +127,7 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
                size: int) -> Any:
     """One actor-pool stage running `group`'s extractors (one actor per CPU or per GPU)."""
     import ray
+
     from mer_etl.stages import ExtractorStage
 
     res = [ex.resources() for ex in group]

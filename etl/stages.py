@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl import contract as c
 from mer_etl import extractors
 from mer_etl.contract import Outcome

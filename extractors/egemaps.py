@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import opensmile
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources, Skip
 
 FEATURE_SETS = {

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor, ReportItem, Resources
 from mer_etl.extractors.face_backends import CROP, Face, make_backend
 from mer_etl.media.video import iter_frames

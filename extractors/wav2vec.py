@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor, FrameSeries, Resources, Skip, local_model
 
 STRIDE = 320  # samples between frames at 16 kHz (20 ms) for these encoders

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 import pyarrow as pa
+
 from mer_etl.jobs import (
     cremad,
     custom,

@@ -13,6 +13,7 @@ from typing import Any
 import fsspec
 import pyarrow as pa
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.row import Row
 from mer_etl.media.fs import is_local, sha256_file, to_uri
 from mer_etl.schemas import MANIFEST_SCHEMA, validate_table

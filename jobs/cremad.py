@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,

@@ -19,6 +19,7 @@ from typing import Any
 import fsspec
 import yaml
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import (
     Adapter,
     CorpusError,

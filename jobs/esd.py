@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,

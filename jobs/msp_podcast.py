@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,

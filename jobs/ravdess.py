@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import Adapter, ScanResult, walk_files
 from mer_etl.jobs.row import Row, RowBuilder
 from mer_etl.schemas.labels import LabelSchema, UnknownLabelError

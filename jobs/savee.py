@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import Adapter, ScanResult, basename, walk_files
 from mer_etl.jobs.row import RowBuilder
 from mer_etl.schemas.labels import LabelSchema

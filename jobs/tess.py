@@ -9,6 +9,7 @@ YAF test (no validation speaker exists).
 from __future__ import annotations
 
 from fsspec import AbstractFileSystem
+
 from mer_etl.jobs.base import Adapter, ScanResult, basename, stem, walk_files
 from mer_etl.jobs.row import RowBuilder
 from mer_etl.schemas.labels import LabelSchema

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor
 
 

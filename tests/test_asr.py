@@ -8,9 +8,9 @@ import re
 import jiwer
 import numpy as np
 import pytest
+
 from mer_etl.extractors import build
 from mer_etl.media.audio import decode_audio
-
 from tests.media import write_speech
 from tests.models import save_tiny_ctc
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from mer_etl.pipeline import RunConfig, run
 
+from mer_etl.pipeline import RunConfig, run
 from tests.media import write_speech
 from tests.models import save_tiny_wav2vec2
 
@@ -118,8 +118,9 @@ def test_report_shows_asr_language_and_confidence(result, tmp_path):
 
 
 def test_loader_yields_text_and_padded_frames(result):
-    from mer_etl.loaders import MERDataset, pad_collate
     from torch.utils.data import DataLoader
+
+    from mer_etl.loaders import MERDataset, pad_collate
 
     ds = MERDataset(result.path, extractors=["asr", "wav2vec"],
                     fields=["asr.text", "asr.word", "asr.word_start", "wav2vec.frames_last"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import webdataset as wds
-from mer_etl.pipeline import RunConfig, run
 
+from mer_etl.pipeline import RunConfig, run
 from tests.media import truncate, write_wav
 
 

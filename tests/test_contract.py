@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from mer_etl import contract as c
 from mer_etl import extractors
 from mer_etl.schemas.card import CardError, validate_card
 from mer_etl.stages import Extract, ExtractorStage
-
 from tests.media import write_wav
 
 

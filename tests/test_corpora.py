@@ -6,8 +6,8 @@ import json
 from collections import Counter
 
 import pytest
-from mer_etl import jobs
 
+from mer_etl import jobs
 from tests import corpora
 
 
@@ -267,6 +267,7 @@ def test_msp_podcast_ratings_land_in_the_dataset(tmp_path, ray_local):
     """labels_detailed.csv -> soft labels in the manifest and ratings.parquet in the dataset,
     listed (and hashed) in the card; a changed rating gives a new version."""
     import pyarrow.parquet as pq
+
     from mer_etl.pipeline import RunConfig, run
 
     root = corpora.make_msp_podcast(tmp_path / "msp")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from mer_etl import jobs
 from mer_etl.jobs import custom
 from mer_etl.jobs.base import CorpusError
 from mer_etl.pipeline import RunConfig, run
-
 from tests import corpora
 from tests.media import write_wav
 

@@ -6,8 +6,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from mer_etl.media.audio import DecodeError, decode_audio
 
+from mer_etl.media.audio import DecodeError, decode_audio
 from tests.media import truncate, write_wav
 
 

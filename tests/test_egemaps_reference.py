@@ -9,8 +9,8 @@ import numpy as np
 import opensmile
 import polars as pl
 import pytest
-from mer_etl.pipeline import RunConfig, run
 
+from mer_etl.pipeline import RunConfig, run
 from tests.media import write_speech
 
 TEXT = "Kids are talking by the door, and the dogs are sitting by the window."

@@ -12,13 +12,13 @@ import numpy as np
 import polars as pl
 import pytest
 import webdataset as wds
+from PIL import Image
+
 from mer_etl.demo import face_photos
 from mer_etl.extractors import build
 from mer_etl.extractors.face_backends import DlibBackend, find_pack
 from mer_etl.pipeline import RunConfig, run
 from mer_etl.report import build_report
-from PIL import Image
-
 from tests.media import truncate, write_video
 
 T1_FACES = 6  # people in t1.jpg; dlib's HOG finds all six at 1280 px (upsample 1)

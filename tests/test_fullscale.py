@@ -7,10 +7,10 @@ import json
 from collections import Counter
 
 import pytest
+
 from mer_etl import jobs
 from mer_etl.jobs.reconcile import label_counts
 from mer_etl.schemas.publisher import load_publisher_facts
-
 from tests import fullscale
 
 

@@ -12,11 +12,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from mer_etl import jobs
 from mer_etl.jobs import custom
 from mer_etl.read import UnsafeMemberError, decode_sample, iter_samples, shard_urls
 from mer_etl.store import Store, resolve_dataset, verify
-
 from tests.media import write_wav
 
 MARKER = "/tmp/mer-etl-pwned"
@@ -198,8 +198,9 @@ def test_non_utf8_names_and_fifos_are_recorded_not_fatal(tmp_path):
 def test_null_splits_do_not_crash_the_summary(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from mer_etl.summary import label_table
     from rich.console import Console
+
+    from mer_etl.summary import label_table
 
     version = tmp_path / "v"
     version.mkdir()
@@ -242,6 +243,7 @@ def test_a_truncated_mp4_is_a_decode_failure_not_short_audio(tmp_path, keep):
 def test_non_finite_samples_fail_at_decode(tmp_path):
     import numpy as np
     import soundfile as sf
+
     from mer_etl.media.audio import DecodeError, decode_audio_at
 
     signal = np.zeros(16_000, np.float32)
@@ -253,6 +255,7 @@ def test_non_finite_samples_fail_at_decode(tmp_path):
 
 def test_too_short_is_skipped_and_nan_never_leaves_an_ok_row():
     import numpy as np
+
     from mer_etl import extractors
     from mer_etl.stages import NonFiniteFeatures, finite
 
@@ -387,6 +390,7 @@ def test_long_media_is_bounded_and_fails_by_name(tmp_path):
 
 def test_a_too_long_utterance_is_failed_in_a_run(tmp_path, ray_local):
     import polars as pl
+
     from mer_etl.pipeline import RunConfig, run
 
     root = tmp_path / "RAVDESS" / "Actor_01"

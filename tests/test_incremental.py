@@ -6,11 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+
 from mer_etl.jobs import custom
 from mer_etl.pipeline import RunConfig, run
 from mer_etl.read import iter_samples
 from mer_etl.store import Store, verify
-
 from tests.media import write_wav
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mer_etl.jobs import cremad, esd, iemocap, meld, mosei, msp_podcast
 from mer_etl.jobs.base import LabelFileError
 from mer_etl.schemas.labels import load_label_schema
-
 from tests import corpora
 
 LABELS = load_label_schema()

@@ -5,6 +5,7 @@ import tomllib
 from importlib import resources
 
 import pytest
+
 from mer_etl.schemas.labels import UnknownLabelError, _check, load_label_schema, rescale
 
 REQUIRED_CLASSES = {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgusted",

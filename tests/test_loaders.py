@@ -8,8 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-from mer_etl.loaders import MERDataset, class_weights, pad_collate, view_classes
 from torch.utils.data import DataLoader
+
+from mer_etl.loaders import MERDataset, class_weights, pad_collate, view_classes
 
 
 def test_training_loop_sees_every_sample_once_per_epoch(demo_run):
@@ -83,6 +84,7 @@ def test_class_weights_inverse_frequency(demo_run):
 
 def test_polars_lazy_join_and_hf_datasets(demo_run):
     from datasets import load_dataset
+
     from mer_etl.read import scan
 
     root = Path(demo_run[1].path)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from mer_etl.cli import _pair_roots
 from mer_etl.pipeline import RunConfig, run
 from mer_etl.read import iter_samples
 from mer_etl.schemas.labels import load_label_schema
-
 from tests import corpora
 
 CORPORA = ["iemocap", "meld", "cremad", "mosei"]

@@ -6,10 +6,10 @@ import uuid
 
 import fsspec
 import polars as pl
+
 from mer_etl.pipeline import RunConfig, run
 from mer_etl.read import iter_samples
 from mer_etl.store import resolve_dataset, verify
-
 from tests import corpora
 
 

@@ -12,6 +12,7 @@ import polars as pl
 import pyarrow.dataset as pads
 import pytest
 import webdataset as wds
+
 from mer_etl.pipeline import plan, run
 from mer_etl.read import iter_samples, scan, shard_urls
 from mer_etl.store import Store, resolve_dataset, verify

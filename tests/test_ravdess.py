@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from fsspec.implementations.local import LocalFileSystem
+
 from mer_etl import jobs
 from mer_etl.jobs import ravdess
 from mer_etl.jobs.base import CorpusError
 from mer_etl.schemas.labels import load_label_schema
-
 from tests.media import write_wav
 
 EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad", "05": "angry",

@@ -23,6 +23,7 @@ def screenshot(html: Path, png: Path, profile: Path) -> None:
 
 def test_speaker_overlap_finds_leaking_speakers():
     import polars as pl
+
     from mer_etl.report import speaker_overlap
 
     utts = pl.DataFrame({"corpus": ["a", "a", "a", "b", "b"],
@@ -42,6 +43,7 @@ def test_report_links_every_problem_count_to_its_rows(demo_run, tmp_path):
     shutil.copytree(demo_run[1].path, version)
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from mer_etl.schemas import ERROR_SCHEMA
 
     rows = [{"corpus": "ravdess", "utt_id": None, "path": f"/c/x{i}.wav", "stage": "manifest",

@@ -6,9 +6,9 @@ import dataclasses
 import shutil
 
 import pytest
+
 from mer_etl.pipeline import RunConfig, execute, plan, run
 from mer_etl.retry import RetryError, retry_errors
-
 from tests.media import write_wav
 
 

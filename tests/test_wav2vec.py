@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mer_etl.extractors import Skip, build
 
+from mer_etl.extractors import Skip, build
 from tests.models import save_tiny_wav2vec2
 
 
@@ -80,7 +80,6 @@ def test_model_weights_are_in_the_version(tiny, tmp_path):
 def test_wav2vec_in_a_pipeline_run(tiny, tmp_path, ray_local):
     from mer_etl.pipeline import RunConfig
     from mer_etl.pipeline import run as run_pipeline
-
     from tests.media import write_wav
 
     root = tmp_path / "RAVDESS"

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
 from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Skip
 
 WINDOW, HOP = 400, 160  # 25 ms frames every 10 ms at 16 kHz

@@ -7,6 +7,7 @@ import struct
 
 import ffmpeg
 import numpy as np
+
 from mer_etl.media.fs import is_local, plain_path, read_bytes
 
 SAMPLE_RATE = 16_000

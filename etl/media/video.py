@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import ffmpeg
 import numpy as np
+
 from mer_etl.media.audio import DecodeError, span_args, stderr_tail
 from mer_etl.media.fs import local_path
 
