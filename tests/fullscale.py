@@ -310,37 +310,14 @@ def build_mosei(root: Path) -> dict[str, str]:
     return where
 
 
-def build_emovo(root: Path) -> None:
-    build_from_list(root, "emovo")
+# Corpora defined as data (jobs/corpora/*.yaml) need nothing beyond their real file list.
+LIST_ONLY = ("cafe", "emovdb", "emovo", "jlcorpus", "oreau", "polish", "subesco", "turevdb",
+             "urdu")
 
 
-def build_subesco(root: Path) -> None:
-    build_from_list(root, "subesco")
+def builder(corpus: str):
+    """The function that builds `corpus`'s full-scale tree."""
+    if corpus in LIST_ONLY:
+        return lambda root: build_from_list(root, corpus)
+    return globals()[f"build_{corpus}"]
 
-
-def build_urdu(root: Path) -> None:
-    build_from_list(root, "urdu")
-
-
-def build_jlcorpus(root: Path) -> None:
-    build_from_list(root, "jlcorpus")
-
-
-def build_turevdb(root: Path) -> None:
-    build_from_list(root, "turevdb")
-
-
-def build_oreau(root: Path) -> None:
-    build_from_list(root, "oreau")
-
-
-def build_cafe(root: Path) -> None:
-    build_from_list(root, "cafe")
-
-
-def build_polish(root: Path) -> None:
-    build_from_list(root, "polish")
-
-
-def build_emovdb(root: Path) -> None:
-    build_from_list(root, "emovdb")

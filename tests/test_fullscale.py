@@ -17,7 +17,7 @@ from tests import fullscale
 def manifest(tmp_path, corpus, **kw):
     root = tmp_path / corpus
     root.mkdir()
-    extra = getattr(fullscale, f"build_{corpus}")(root, **kw)
+    extra = fullscale.builder(corpus)(root, **kw)
     m = jobs.build_manifest(corpus, str(root))
     rows = m.table.to_pylist()
     for r in rows:
