@@ -10,7 +10,7 @@ writer only writes it: nothing downstream guesses a status back from error colum
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -40,17 +40,16 @@ class Outcome:
     seconds: float = 0.0
 
     @classmethod
-    def failed(cls, stage: str, exc: BaseException, seconds: float = 0.0) -> Outcome:
-        return cls("failed", stage, type(exc).__name__, str(exc) or repr(exc), seconds)
+    def failed(cls, stage: str, exc: BaseException) -> Outcome:
+        return cls("failed", stage, type(exc).__name__, str(exc) or repr(exc))
 
     @classmethod
-    def skipped(cls, stage: str, reason: str, message: str | None = None,
-                seconds: float = 0.0) -> Outcome:
-        return cls("skipped", stage, reason, message, seconds)
+    def skipped(cls, stage: str, reason: str, message: str | None = None) -> Outcome:
+        return cls("skipped", stage, reason, message)
 
-    @classmethod
-    def of(cls, value: dict[str, Any] | None) -> Outcome | None:
-        return None if value is None else cls(**value)
+    def timed(self, seconds: float) -> Outcome:
+        """The same outcome with the seconds its step spent on the utterance."""
+        return replace(self, seconds=seconds)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

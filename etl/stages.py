@@ -55,7 +55,7 @@ class Decode:
                                    batch["end"].to_pylist(), strict=True):
             t0 = time.perf_counter()
             decoded: dict[int | None, tuple[np.ndarray, int]] = {}
-            outcome = None
+            outcome = Outcome()
             if uri is None:  # a video-only recording: not an error, nothing for audio
                 outcome = Outcome.skipped(c.DECODE, "no audio",
                                           "the utterance has no audio stream")
@@ -71,9 +71,7 @@ class Decode:
                 sr[rate].append(got)
             first = next(iter(decoded.values()), None)
             duration.append(None if first is None else first[0].size / first[1])
-            seconds = time.perf_counter() - t0
-            results.append(Outcome(seconds=seconds) if outcome is None else
-                           Outcome(**{**outcome.as_dict(), "seconds": seconds}))
+            results.append(outcome.timed(time.perf_counter() - t0))
         for rate in self.rates:
             col = c.audio_column(rate)
             batch = (batch.append_column(col, pa.array(audio[rate], pa.large_binary()))
@@ -110,7 +108,7 @@ class Extract:
         for data, sr, decoded in zip(batch[col].to_pylist(), batch[c.rate_of(col)].to_pylist(),
                                      batch[c.DECODE].to_pylist(), strict=True):
             if data is None:  # the decode's own outcome says why, for every audio extractor
-                out.append(Outcome(**{**decoded, "seconds": 0.0}))
+                out.append(Outcome(**decoded).timed(0.0))
             else:
                 out.append((np.frombuffer(data, dtype=np.float32), sr))
         return out
@@ -130,7 +128,7 @@ class Extract:
                     outcome = Outcome.skipped("extract", str(exc))
                 except Exception as exc:  # recorded in errors.parquet by the writer
                     outcome = Outcome.failed("extract", exc)
-                outcome = Outcome(**{**outcome.as_dict(), "seconds": time.perf_counter() - t0})
+                outcome = outcome.timed(time.perf_counter() - t0)
             blobs.append(blob)
             results.append(outcome)
         return (batch.append_column(c.blob_column(self.ex.name),
