@@ -199,9 +199,13 @@ def extractor_sections(store: Store, card: dict[str, Any], utts: pl.DataFrame, o
     """(title, html) for every item the card's extractors declare, in card order."""
     sections = []
     for name, entry in card["extractors"].items():
+        items = entry.get("report") or []
+        if not items:
+            continue
+        # one read of the feature parts for all of the extractor's items
+        feats = features(store, card, name, [c for i in items for c in _columns(i)], utts)
         plots = 0
-        for item in entry.get("report") or []:
-            feats = features(store, card, name, _columns(item), utts)
+        for item in items:
             if feats.is_empty():
                 sections.append((item["title"], muted(f"no {name} features (every utterance "
                                                       "failed or was skipped)")))
