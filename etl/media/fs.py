@@ -12,6 +12,7 @@ from pathlib import Path
 
 import fsspec
 from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
 
 CHUNK = 1 << 20
 
@@ -70,11 +71,7 @@ def sha256_sized(fs: AbstractFileSystem, path: str) -> tuple[str, int]:
 
 def sha256_local(path: Path | str) -> str:
     """sha256 of a local file (model weights: gigabytes, so in blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(LocalFileSystem(), str(path))
 
 
 def sha256_bytes(data: bytes) -> str:
