@@ -57,7 +57,7 @@ def unit_key(units: dict[str, str], exs: list[Any]) -> str:
     srcs = sources(exs)
     words_from = word_source(exs)
     return versioning.digest({"view": UNIT, "version": VERSION, "words": words_from.name,
-                              "asr": units[words_from.name],
+                              "words_unit": units[words_from.name],
                               **{s.extractor: units[s.extractor] for s in srcs},
                               "series": [[s.extractor, asdict(s.series)] for s in srcs]})
 

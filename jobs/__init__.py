@@ -97,10 +97,11 @@ def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") 
     problems = validate_table(
         pa.Table.from_pylist(result.problems, schema=ERROR_SCHEMA), ERROR_SCHEMA, "problems"
     )
-    table = manifest_table(result.rows)
+    rows = [r.manifest() for r in result.rows]  # once, for the table and the reconciliation
+    table = manifest_table(rows)
     return Manifest(table=table, problems=problems,
-                    reconciliation=reconcile(corpus, [r.manifest() for r in result.rows],
-                                             result.problems, result.release),
+                    reconciliation=reconcile(corpus, rows, result.problems,
+                                             result.release),
                     ratings=ratings_table(result.ratings, table))
 
 

@@ -234,11 +234,11 @@ def safe_id(native: str) -> str:
     return UNSAFE_ID_CHARS.sub("-", native)
 
 
-def manifest_table(rows: list[Row]) -> pa.Table:
-    """Rows -> validated manifest table, sorted by utt_id (the order every output follows)."""
+def manifest_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (`Row.manifest()`) -> validated manifest table, sorted by utt_id (the order every
+    output follows)."""
     full = []
-    for row in sorted(rows, key=lambda r: safe_id(r.utt_id)):
-        found = row.manifest()
+    for found in sorted(rows, key=lambda r: safe_id(r["utt_id"])):
         out = {name: found[name] for name in MANIFEST_SCHEMA.names}
         out["utt_id"] = safe_id(out["utt_id"])
         if isinstance(out["meta"], dict):

@@ -6,7 +6,7 @@ through the one label mapper. `jobs.base.manifest_table` turns rows into the man
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mer_etl.schemas.labels import LabelSchema, rescale
@@ -56,10 +56,12 @@ class Row:
     video_sha256: str | None = None
 
     def manifest(self) -> dict[str, Any]:
-        return asdict(self)
+        """Column -> value (shallow: the row is not used after it becomes the manifest)."""
+        return {f.name: getattr(self, f.name) for f in ROW_FIELDS}
 
 
-ROW_FIELDS = {f.name for f in fields(Row)}
+ROW_FIELDS = fields(Row)
+ROW_NAMES = {f.name for f in ROW_FIELDS}
 
 
 class RowBuilder:
@@ -91,7 +93,7 @@ class RowBuilder:
         if vad is not None and any(v is not None for v in vad):
             self.set_vad(row, *vad)
         for name, value in columns.items():
-            if name not in ROW_FIELDS:
+            if name not in ROW_NAMES:
                 raise TypeError(f"{self.corpus}: no manifest column {name!r}")
             setattr(row, name, value)
         return row
