@@ -311,8 +311,8 @@ def build_mosei(root: Path) -> dict[str, str]:
 
 
 # Corpora defined as data (jobs/corpora/*.yaml) need nothing beyond their real file list.
-LIST_ONLY = ("cafe", "emovdb", "emovo", "jlcorpus", "oreau", "polish", "subesco", "turevdb",
-             "urdu")
+LIST_ONLY = ("aesdd", "ased", "asvpesd", "cafe", "emovdb", "emovo", "enterface", "jlcorpus",
+             "mesd", "oreau", "polish", "resd", "shemo", "subesco", "turevdb", "urdu")
 
 
 def builder(corpus: str):

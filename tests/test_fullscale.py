@@ -287,3 +287,93 @@ def test_emovdb(tmp_path):
     s = rows["emovdb_josh_Sleepy-sleepiness_113_140_0113"]  # the file spells it otherwise
     assert (s["label"], s["split"], s["meta"]["file_emotion"]) == ("sleepy", "validation",
                                                                    "sleepiness")
+
+
+def test_shemo(tmp_path):
+    m, rows, _ = manifest(tmp_path, "shemo")
+    assert len(rows) == 2838 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "shemo")
+    r = rows["shemo_M12N78"]  # male/M12N78.wav: male speaker 12, neutral
+    assert (r["label"], r["gender"], r["split"], r["language"], r["speaker"]) == (
+        "neutral", "male", "validation", "fa", "shemo_M12")
+    assert rows["shemo_F30H04"]["label"] == "happy"
+    assert rows["shemo_F03A01"]["split"] == "test"  # number 01-06: test, either gender
+
+
+def test_aesdd(tmp_path):
+    m, rows, _ = manifest(tmp_path, "aesdd")
+    assert len(rows) == 604 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "aesdd")
+    r = rows["aesdd_a03--3-"]  # anger/a03 (3).wav: utterance 3 in anger by actor 3
+    assert (r["label"], r["speaker"], r["split"], r["language"]) == (
+        "angry", "aesdd_3", "train", "el")
+    # "(01)" is actor 1 and "(5)b" a retake by actor 5, kept under their own names
+    assert rows["aesdd_f10--01-"]["speaker"] == "aesdd_1"
+    retake = rows["aesdd_a06--5-b"]
+    assert (retake["speaker"], retake["split"], retake["meta"]["take"]) == (
+        "aesdd_5", "validation", "b")
+
+
+def test_enterface_audio_visual(tmp_path):
+    m, rows, _ = manifest(tmp_path, "enterface")
+    assert len(rows) == 1263 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "enterface")
+    r = rows["enterface_s19_an_4"]  # subject 19/anger/sentence 4/s19_an_4.avi
+    assert (r["label"], r["speaker"], r["split"], r["meta"]["sentence"]) == (
+        "angry", "enterface_19", "train", "4")
+    assert r["video_uri"] == r["audio_uri"] and r["video_uri"].endswith("s19_an_4.avi")
+    # the real archive's odd names: subject 11's s12_* files, subject 3's s_3_*, subject 6's
+    # clips without sentence folders, a doubled extension
+    assert rows["enterface_s12_an_4"]["speaker"] == "enterface_11"
+    assert rows["enterface_s_3_su_4"]["speaker"] == "enterface_3"
+    assert rows["enterface_s6_an"]["meta"]["sentence"] is None
+    assert rows["enterface_s16_su_3avi"]["label"] == "surprised"
+    assert rows["enterface_s44_ha_1"]["split"] == "test"
+
+
+def test_resd_publisher_split(tmp_path):
+    m, rows, _ = manifest(tmp_path, "resd")
+    assert len(rows) == 1396 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "resd")
+    # test/07_fear_neutral/07_fear_neutral n_060.wav: the space before the letter is real
+    r = rows["resd_07_fear_neutral-n_060"]
+    assert (r["label"], r["split"], r["language"], r["meta"]["dialog"]) == (
+        "neutral", "test", "ru", "07")
+    assert rows["resd_32_happiness_enthusiasm_h_120"]["label"] == "happy"
+
+
+def test_ased(tmp_path):
+    m, rows, _ = manifest(tmp_path, "ased")
+    assert len(rows) == 2474 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "ased")
+    r = rows["ased_a5-02-01-01-33"]  # 05Angry/a5-02-01-01-33.wav: speaker 33
+    assert (r["label"], r["speaker"], r["split"], r["language"]) == (
+        "angry", "ased_33", "train", "am")
+    assert rows["ased_S4-04-02-01-29"]["label"] == "sad"  # the one capital S
+    assert rows["ased_s4-05-02-02-53"]["split"] == "validation"
+
+
+def test_mesd(tmp_path):
+    m, rows, _ = manifest(tmp_path, "mesd")
+    assert len(rows) == 862 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "mesd")
+    r = rows["mesd_Fear_M_A_basta_ya"]  # a two-word word: "basta_ya"
+    assert (r["label"], r["gender"], r["split"], r["meta"]["word"]) == (
+        "fearful", "male", "train", "basta_ya")
+    child = rows["mesd_Anger_C_A_arriba"]
+    assert (child["gender"], child["meta"]["voice"]) == (None, "C")
+
+
+def test_asvpesd(tmp_path):
+    m, rows, _ = manifest(tmp_path, "asvpesd")
+    assert len(rows) == 13964 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "asvpesd")
+    r = rows["asvpesd_03-01-02-01-02-56-02-02-03-12-13"]  # Audio/actor_56: speech, neutral
+    assert (r["label"], r["speaker"], r["split"], r["meta"]["vocal_channel"]) == (
+        "neutral", "asvpesd_56", "train", "01")
+    assert rows["asvpesd_03-02-06-01-86-101-02-01-00-16"]["label"] == "fearful"
+    # the folder named just "actor_": no speaker, train; the one "17" is no_agreement
+    unnamed = rows["asvpesd_03-02-13-01-01-110-02-02-02-13"]
+    assert (unnamed["speaker"], unnamed["split"], unnamed["label"]) == (None, "train", "other")
+    assert [r["label_status"] for r in rows.values() if r["label_native"] == "17"] == [
+        "no_agreement"]
