@@ -17,7 +17,7 @@ NUM_CPUS ?=
 CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
 CORPORA := aesdd ased asvpesd cafe cremad emodb emovdb emovo enterface esd iemocap jlcorpus \
-           meld mesd mosei msp_podcast oreau polish ravdess resd savee shemo subesco tess \
+           meld mesd mosei msp_podcast oreau pavoque polish ravdess resd savee shemo subesco tess \
            turevdb urdu
 
 MANIFEST ?=

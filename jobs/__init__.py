@@ -17,6 +17,7 @@ from mer_etl.jobs import (
     meld,
     mosei,
     msp_podcast,
+    pavoque,
     ravdess,
     savee,
     tess,
@@ -53,8 +54,8 @@ def _titled(adapter: Adapter) -> Adapter:
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: _titled(a)
-    for a in [*(m.ADAPTER for m in (cremad, esd, iemocap, meld, mosei, msp_podcast, ravdess,
-                                    savee, tess)), *_definitions()]
+    for a in [*(m.ADAPTER for m in (cremad, esd, iemocap, meld, mosei, msp_podcast, pavoque,
+                                    ravdess, savee, tess)), *_definitions()]
 }
 
 

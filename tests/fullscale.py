@@ -310,6 +310,26 @@ def build_mosei(root: Path) -> dict[str, str]:
     return where
 
 
+def build_pavoque(root: Path) -> list[dict]:
+    """The six FLAC parts, and each part's YAML in the corpus's documented format (prompt,
+    text, style, start, end) holding the entries EmoBox lists for it, times as listed."""
+    import yaml
+
+    records = emobox_records("pavoque")
+    parts: dict[str, list[dict]] = {}
+    for rec in records:
+        flac = emobox_path(rec, "pavoque")
+        prompt = rec["key"].split("-")[1]
+        parts.setdefault(flac, []).append({
+            "prompt": prompt, "text": f"Satz {prompt}.", "style": rec["emo"],
+            "start": rec["start_time"], "end": rec["end_time"]})
+    for flac, entries in parts.items():
+        link(root / flac)
+        (root / flac.replace(".flac", ".yaml")).write_text(
+            yaml.safe_dump(entries, sort_keys=False, allow_unicode=True))
+    return records
+
+
 # Corpora defined as data (jobs/corpora/*.yaml) need nothing beyond their real file list.
 LIST_ONLY = ("aesdd", "ased", "asvpesd", "cafe", "emovdb", "emovo", "enterface", "jlcorpus",
              "mesd", "oreau", "polish", "resd", "shemo", "subesco", "turevdb", "urdu")

@@ -377,3 +377,39 @@ def test_asvpesd(tmp_path):
     assert (unnamed["speaker"], unnamed["split"], unnamed["label"]) == (None, "train", "other")
     assert [r["label_status"] for r in rows.values() if r["label_native"] == "17"] == [
         "no_agreement"]
+
+
+def test_pavoque_segments_of_long_flacs(tmp_path):
+    m, rows, _ = manifest(tmp_path, "pavoque")
+    assert len(rows) == 7334 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "pavoque")
+    # the outtakes part mixes styles: the label is the entry's style, not the file's
+    r = rows["pavoque_m0309b-poker"]
+    assert r["audio_uri"].endswith("pavoque-outtakes.flac")
+    assert (r["label"], r["start"], r["end"], r["speaker"], r["language"]) == (
+        "calm", 10257.34, 10269.24, "pavoque_stefan", "de")
+    assert rows["pavoque_e1232-neutral"]["meta"]["part"] == "neutral"
+    # every style of one prompt lands in one split (text-independent)
+    by_prompt: dict[str, set] = {}
+    for row in rows.values():
+        by_prompt.setdefault(row["meta"]["prompt"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in by_prompt.values())
+
+
+def test_pavoque_bad_entries_cost_themselves(tmp_path):
+    fullscale.link(tmp_path / "pavoque-sad.flac")
+    (tmp_path / "pavoque-sad.yaml").write_text(
+        "- {prompt: obadiah0001, text: Hallo., style: sad, start: 0.0, end: 12.2}\n"
+        "- {prompt: obadiah0004, text: Na., style: sad, start: 13.0}\n"
+        "- {prompt: obadiah0006, text: Ja., style: gloomy, start: 14.0, end: 15.0}\n"
+        "- {prompt: obadiah0007, text: Nein., style: sad, start: 9.0, end: 8.0}\n")
+    fullscale.link(tmp_path / "pavoque-angry.flac")  # a part with no YAML: not a corpus part
+    (tmp_path / "pavoque-happy.yaml").write_text("- {prompt: poppy0001, style: happy, "
+                                                 "start: 0, end: 1}\n")  # its FLAC is absent
+    m = jobs.build_manifest("pavoque", str(tmp_path))
+    assert m.table["utt_id"].to_pylist() == ["pavoque_obadiah0001-sad"]
+    problems = {(p["error_type"], p["path"].rsplit("/", 1)[-1]) for p in m.problems.to_pylist()}
+    assert problems == {("MalformedLine", "pavoque-sad.yaml:2"),
+                        ("UnknownLabel", "pavoque-sad.yaml:3"),
+                        ("MalformedLine", "pavoque-sad.yaml:4"),
+                        ("LabelWithoutMedia", "pavoque-happy.flac")}
