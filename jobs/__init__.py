@@ -55,7 +55,7 @@ def _titled(adapter: Adapter) -> Adapter:
 ADAPTERS: dict[str, Adapter] = {
     a.name: _titled(a)
     for a in [*(m.ADAPTER for m in (cremad, esd, iemocap, meld, mosei, msp_podcast, pavoque,
-                                    ravdess, savee, tess)), *_definitions()]
+                                    ravdess, savee, tess)), mosei.MOSI_ADAPTER, *_definitions()]
 }
 
 

@@ -310,6 +310,39 @@ def build_mosei(root: Path) -> dict[str, str]:
     return where
 
 
+MOSI_SEGMENTS = {"standard_train_fold": 1284, "standard_valid_fold": 229,
+                 "standard_test_fold": 686}
+
+
+def build_mosi(root: Path) -> dict[str, str]:
+    """The SDK's real folds (93 videos) and a label sequence in its format (one sentiment per
+    interval) with the published segment count of each fold spread over the fold's videos.
+    Returns segment id (`<video>_r<i>`) -> fold name."""
+    import h5py
+    import numpy as np
+
+    with open(real("mosei", "cmu_mosi_std_folds.json"), encoding="utf-8") as fh:
+        folds = json.load(fh)
+    where = {}
+    with h5py.File(root / "CMU_MOSI_Opinion_Labels.csd", "w") as h5:
+        data = h5.create_group("Opinion Segment Labels").create_group("data")
+        for fold, total in MOSI_SEGMENTS.items():
+            videos = folds[fold]
+            for k, video in enumerate(videos):
+                n = total // len(videos) + (k < total % len(videos))
+                g = data.create_group(video)
+                g.create_dataset("intervals", data=np.array([[3.0 * i, 3.0 * i + 2.5]
+                                                             for i in range(n)]))
+                g.create_dataset("features", data=np.linspace(-3, 3, n).reshape(n, 1))
+                link(root / "Raw" / "Audio" / "WAV_16000" / "Full" / f"{video}.wav")
+                link(root / "Raw" / "Video" / "Full" / f"{video}.mp4")
+                link(root / "Raw" / "Audio" / "WAV_16000" / "Segmented" / f"{video}_1.wav")
+                where.update({f"{video}_r{i}": fold for i in range(n)})
+    (root / "cmu_mosi_std_folds.py").write_text("".join(
+        f"{name}={folds[name]!r}\n" for name in MOSI_SEGMENTS))
+    return where
+
+
 def build_pavoque(root: Path) -> list[dict]:
     """The six FLAC parts, and each part's YAML in the corpus's documented format (prompt,
     text, style, start, end) holding the entries EmoBox lists for it, times as listed."""

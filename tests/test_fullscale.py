@@ -413,3 +413,18 @@ def test_pavoque_bad_entries_cost_themselves(tmp_path):
                         ("UnknownLabel", "pavoque-sad.yaml:3"),
                         ("MalformedLine", "pavoque-sad.yaml:4"),
                         ("LabelWithoutMedia", "pavoque-happy.flac")}
+
+
+def test_mosi_real_folds(tmp_path):
+    m, rows, where = manifest(tmp_path, "mosi")
+    assert len(rows) == 2199 and not m.problems.num_rows  # the Segmented/ copies are not read
+    assert_publisher_counts(m, rows, "mosi")
+    split = {"standard_train_fold": "train", "standard_valid_fold": "validation",
+             "standard_test_fold": "test"}
+    assert all(rows[f"mosi_{seg}"]["split"] == split[fold] for seg, fold in where.items())
+    r = rows["mosi_tmZoasNr4rU_r0"]  # first segment of the first test video: sentiment -3
+    assert (r["sentiment"], r["sentiment_native"], r["label_status"], r["label"]) == (
+        -1.0, "-3.0", "unlabeled", None)
+    assert r["video_uri"].endswith("Raw/Video/Full/tmZoasNr4rU.mp4")
+    assert (r["start"], r["end"], r["video_start"], r["speaker"]) == (
+        0.0, 2.5, 0.0, "mosi_tmZoasNr4rU")
