@@ -16,7 +16,7 @@ EXTRACTORS ?= egemaps
 NUM_CPUS ?=
 CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
-CORPORA := aesdd ased asvpesd cafe cremad emodb emovdb emovo enterface esd iemocap \
+CORPORA := aesdd ased asvpesd cafe chsims chsims2 cremad emodb emovdb emovo enterface esd iemocap \
            jlcorpus meld mesd mosei mosi msp_podcast oreau pavoque polish ravdess resd savee \
            shemo subesco tess turevdb urdu
 

@@ -319,8 +319,9 @@ def main() -> None:
         if os.environ.get("MER_ETL_DEBUG"):
             raise  # the full traceback, for a bug report
         # escape: messages quote user data ("[min, max]", IEMOCAP's "[START - END]") that
-        # rich would otherwise take for markup and drop
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        # rich would otherwise take for markup and drop; soft_wrap: one error is one line (a
+        # long path must not be cut in two at the terminal's width)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:  # click usage errors carry their own exit code
         import click

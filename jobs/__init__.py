@@ -3,6 +3,7 @@ one definition file in jobs/corpora/ per corpus the generic pattern adapter read
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from mer_etl.jobs import (
+    chsims,
     cremad,
     custom,
     esd,
@@ -54,8 +56,9 @@ def _titled(adapter: Adapter) -> Adapter:
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: _titled(a)
-    for a in [*(m.ADAPTER for m in (cremad, esd, iemocap, meld, mosei, msp_podcast, pavoque,
-                                    ravdess, savee, tess)), mosei.MOSI_ADAPTER, *_definitions()]
+    for a in [*(m.ADAPTER for m in (chsims, cremad, esd, iemocap, meld, mosei, msp_podcast,
+                                    pavoque, ravdess, savee, tess)),
+              chsims.V2_ADAPTER, mosei.MOSI_ADAPTER, *_definitions()]
 }
 
 
@@ -72,9 +75,11 @@ def get_adapter(name: str) -> Adapter:
     try:
         return ADAPTERS[name]
     except KeyError:
-        raise CorpusError(
-            f"unknown corpus {name!r}; known corpora: {', '.join(sorted(ADAPTERS))}"
-        ) from None
+        # thirty-odd names do not fit one terminal line: the closest ones, and where the rest are
+        close = difflib.get_close_matches(name, ADAPTERS, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise CorpusError(f"unknown corpus {name!r}; {hint}`mer-etl corpora` lists the "
+                          f"{len(ADAPTERS)} known ones") from None
 
 
 def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") -> Manifest:

@@ -48,6 +48,7 @@ class Row:
     sentiment: float | None = None
     sentiment_native: str | None = None
     soft_label: list[dict[str, Any]] | None = None
+    label_by_modality: list[dict[str, Any]] | None = None
     meta: dict[str, Any] | None = None
     # set by hash_media once the media is read
     audio_uri: str | None = None

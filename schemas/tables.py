@@ -5,6 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 SOFT_LABEL_TYPE = pa.list_(pa.struct([("label", pa.string()), ("p", pa.float32())]))
+# A label per presentation modality, where the corpus annotates each one on its own (CH-SIMS's
+# label_T/A/V): modality is "text" | "audio" | "visual" | "audiovisual"; a categorical label
+# (canonical, with its native code) and/or a sentiment in [-1, 1]. Never folded into `label`.
+BY_MODALITY_TYPE = pa.list_(pa.struct([
+    ("modality", pa.string()), ("label", pa.string()), ("label_native", pa.string()),
+    ("sentiment", pa.float32())]))
 
 # One row per utterance: where its media is, who speaks, and its labels in the uniform schema.
 MANIFEST_SCHEMA = pa.schema(
@@ -44,6 +50,7 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("sentiment", pa.float32()),  # [-1, 1], its own field, never valence
         pa.field("sentiment_native", pa.string()),
         pa.field("soft_label", SOFT_LABEL_TYPE),  # distribution over canonical classes
+        pa.field("label_by_modality", BY_MODALITY_TYPE),
         pa.field("meta", pa.string()),  # JSON object of corpus-specific fields
     ]
 )

@@ -343,6 +343,37 @@ def build_mosi(root: Path) -> dict[str, str]:
     return where
 
 
+CHSIMS_SPLITS = {"chsims": {"train": 1368, "valid": 456, "test": 457},
+                 "chsims2": {"train": 2722, "valid": 647, "test": 1034}}
+
+
+def build_chsims(root: Path, corpus: str = "chsims") -> list[dict]:
+    """An MMSA label file (v1: label.csv, v2: meta.csv) at the published size and split, clips
+    at Raw/<video_id>/<clip_id:04d>.mp4, texts with the commas and quotes real ones hold."""
+    rows, n = [], 0
+    for mode, count in CHSIMS_SPLITS[corpus].items():
+        for _ in range(count):
+            video, clip = f"video_{n // 40 + 1:04d}", n % 40 + 1
+            t, a, v = (round(((n * k) % 11 - 5) / 5, 1) for k in (1, 3, 7))
+            label = round((t + a + v) / 3, 1)
+            rows.append({"video_id": video, "clip_id": clip, "text": f"我说，\"第{n}句\"。",
+                         "label": label, "label_T": t, "label_A": a, "label_V": v,
+                         "annotation": "Positive" if label > 0 else "Negative" if label < 0
+                         else "Neutral", "mode": mode})
+            link(root / "Raw" / video / f"{clip:04d}.mp4")
+            n += 1
+    with open(root / ("label.csv" if corpus == "chsims" else "meta.csv"), "w",
+              newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def build_chsims2(root: Path) -> list[dict]:
+    return build_chsims(root, "chsims2")
+
+
 def build_pavoque(root: Path) -> list[dict]:
     """The six FLAC parts, and each part's YAML in the corpus's documented format (prompt,
     text, style, start, end) holding the entries EmoBox lists for it, times as listed."""

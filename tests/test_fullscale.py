@@ -428,3 +428,36 @@ def test_mosi_real_folds(tmp_path):
     assert r["video_uri"].endswith("Raw/Video/Full/tmZoasNr4rU.mp4")
     assert (r["start"], r["end"], r["video_start"], r["speaker"]) == (
         0.0, 2.5, 0.0, "mosi_tmZoasNr4rU")
+
+
+@pytest.mark.parametrize("corpus", ["chsims", "chsims2"])
+def test_chsims_per_modality_labels(tmp_path, corpus):
+    m, rows, written = manifest(tmp_path, corpus)
+    assert len(rows) == len(written) and not m.problems.num_rows
+    assert_publisher_counts(m, rows, corpus)
+    first = written[0]
+    r = rows[f"{corpus}_video_0001_0001"]  # Raw/video_0001/0001.mp4
+    assert r["video_uri"] == r["audio_uri"] and r["audio_uri"].endswith("Raw/video_0001/0001.mp4")
+    assert (r["transcript"], r["split"], r["label_status"]) == (first["text"], "train",
+                                                               "unlabeled")
+    # the three unimodal annotations stay apart from the multimodal sentiment
+    assert r["sentiment"] == pytest.approx(first["label"])
+    assert [(x["modality"], round(x["sentiment"], 3)) for x in r["label_by_modality"]] == [
+        ("text", first["label_T"]), ("audio", first["label_A"]), ("visual", first["label_V"])]
+
+
+def test_chsims_bad_rows_cost_themselves(tmp_path):
+    fullscale.link(tmp_path / "Raw" / "video_0001" / "0001.mp4")
+    fullscale.link(tmp_path / "Raw" / "video_0001" / "0002.mp4")
+    (tmp_path / "label.csv").write_text(
+        "video_id,clip_id,text,label,label_T,label_A,label_V,annotation,mode\n"
+        "video_0001,1,好,0.8,1.0,0.6,0.8,Positive,train\n"
+        "video_0001,2,坏,-3.0,-1.0,-1.0,-1.0,Negative,train\n"
+        "video_0001,3,无,0.0,0.0,0.0,0.0,Neutral,valid\n"
+        "video_0001,x,无,0.0,0.0,0.0,0.0,Neutral,valid\n", encoding="utf-8")
+    m = jobs.build_manifest("chsims", str(tmp_path))
+    assert m.table["utt_id"].to_pylist() == ["chsims_video_0001_0001"]
+    assert sorted((p["error_type"], p["path"].rsplit("/", 1)[-1])
+                  for p in m.problems.to_pylist()) == [
+        ("LabelWithoutMedia", "0003.mp4"), ("MalformedLine", "label.csv:3"),
+        ("MalformedLine", "label.csv:5")]

@@ -142,10 +142,12 @@ def test_root_of_foreign_files_names_the_first(tmp_path):
         jobs.build_manifest("ravdess", str(tmp_path))
 
 
-def test_unknown_corpus_lists_known_ones():
-    with pytest.raises(CorpusError,
-                       match=r"unknown corpus .ravdes.; known corpora: .*cremad, .*ravdess"):
+def test_unknown_corpus_names_the_closest_ones():
+    with pytest.raises(CorpusError, match=r"unknown corpus .ravdes.; did you mean ravdess\b.*"
+                                          r"`mer-etl corpora` lists the \d+ known ones"):
         jobs.get_adapter("ravdes")
+    with pytest.raises(CorpusError, match=r"unknown corpus .zzz.; `mer-etl corpora` lists"):
+        jobs.get_adapter("zzz")
 
 
 class UnlistableFS(LocalFileSystem):
