@@ -17,6 +17,7 @@ from mer_etl.jobs import (
     esd,
     iemocap,
     meld,
+    mer2023,
     mosei,
     msp_podcast,
     pavoque,
@@ -56,8 +57,8 @@ def _titled(adapter: Adapter) -> Adapter:
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: _titled(a)
-    for a in [*(m.ADAPTER for m in (chsims, cremad, esd, iemocap, meld, mosei, msp_podcast,
-                                    pavoque, ravdess, savee, tess)),
+    for a in [*(m.ADAPTER for m in (chsims, cremad, esd, iemocap, meld, mer2023, mosei,
+                                    msp_podcast, pavoque, ravdess, savee, tess)),
               chsims.V2_ADAPTER, mosei.MOSI_ADAPTER, *_definitions()]
 }
 

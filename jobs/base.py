@@ -285,8 +285,8 @@ def read_text(fs: AbstractFileSystem, path: str, encodings: tuple[str, ...] = ("
     raise LabelFileError(path, 1, f"text in {' or '.join(encodings)}", "undecodable bytes")
 
 
-def csv_records(text: str, path: str, required: list[str], bad: list[LabelFileError]
-                ) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_records(text: str, path: str, required: list[str], bad: list[LabelFileError],
+                delimiter: str = ",") -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) for each well-formed data row of a CSV whose header has the required
     columns. A malformed row is appended to `bad` and skipped: it costs that row, never the
     file. Only an unusable header raises (then no row of the file can be read)."""
@@ -294,7 +294,9 @@ def csv_records(text: str, path: str, required: list[str], bad: list[LabelFileEr
     import io
 
     try:
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # a TSV has no quoting: a field that starts with a quote is text, not a quoted field
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+                            quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
         header = next(reader, None)
     except csv.Error as exc:
         raise LabelFileError(path, 1, "a CSV header", str(exc)) from None

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -38,9 +39,10 @@ from mer_etl.jobs.row import Row, RowBuilder
 from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 FIELDS = ["media", "utt_id", "speaker", "split", "start", "end", "transcript", "label",
-          "valence", "arousal", "dominance", "gender", "language", "video"]
+          "valence", "arousal", "dominance", "gender", "language", "video", "intensity"]
 NUMERIC = {"start", "end", "valence", "arousal", "dominance"}
 CORPUS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+ROOT = "{root}"  # in manifest / media_root: the corpus root the run was given
 
 
 @dataclass
@@ -54,8 +56,16 @@ class JobSpec:
     # pattern mode: the utterance id is the file name's stem, or (`path`) the path under the
     # root without its extension, for corpora that reuse file names across folders
     id_from: str = "stem"
-    manifest: str | None = None  # table mode: CSV, JSONL or Parquet
-    media_root: str | None = None  # table mode: media paths are relative to this
+    # pattern mode: the id from the pattern's groups, e.g. "{speaker}-{label}-{sentence}", for
+    # corpora whose file names repeat across folders (overrides id_from)
+    id_format: str | None = None
+    # pattern mode: the row's video, a path under the root formatted from the groups (e.g.
+    # "{speaker}/video/front/{label}/{take}.mp4"); used where that file exists
+    video_format: str | None = None
+    # table mode: CSV, TSV, JSONL or Parquet; "{root}/..." is a table inside the corpus root
+    # (how a built-in definition names its corpus's own table)
+    manifest: str | None = None
+    media_root: str | None = None  # table mode: media paths are relative to this ("{root}/..")
     columns: dict[str, str] = field(default_factory=lambda: {"media": "path"})
     pattern: str | None = None  # pattern mode: regex with named groups over relative paths
     labels: dict[str, str | None] = field(default_factory=dict)  # native -> canonical | null
@@ -66,8 +76,9 @@ class JobSpec:
     speakers_only: bool = False
     # pattern mode: files matching this but not `pattern` are UnexpectedFile (e.g. '\.wav$')
     unexpected: str | None = None
-    # role -> {from: a pattern group, values: {group value -> the role's value}, default: the
-    # value for others (optional)}: e.g. gender from a letter, split from a speaker id
+    # role -> {from: a pattern group (pattern mode) or a column role (table mode), values:
+    # {value -> the role's value}, default: the value for others (optional)}: e.g. gender from
+    # a letter, split from a speaker id
     lookups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def expected_layout(self) -> str:
@@ -108,7 +119,8 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
     if bad:
         raise CorpusError(f"{path or 'job'}: unknown column roles {sorted(bad)}; known: {FIELDS}")
     for key in ("manifest", "media_root"):
-        if raw.get(key) and base and "://" not in raw[key] and not raw[key].startswith("/"):
+        if (raw.get(key) and base and "://" not in raw[key] and not raw[key].startswith("/")
+                and not raw[key].startswith(ROOT)):
             raw[key] = f"{base}/{raw[key]}"
     spec = JobSpec(**{**raw, "columns": {"media": "path", **columns}})
     if bool(spec.manifest) == bool(spec.pattern):
@@ -124,12 +136,27 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
             re.compile(getattr(spec, key) or "")
         except re.error as exc:
             raise CorpusError(f"{path or 'job'}: {key} is not a valid regex: {exc}") from None
+    groups = set(re.compile(spec.pattern).groupindex) if spec.pattern else set()
+    for key in ("id_format", "video_format"):
+        template = getattr(spec, key)
+        if template is None:
+            continue
+        if not spec.pattern:
+            raise CorpusError(f"{path or 'job'}: `{key}` needs `pattern:` (it formats the "
+                              "pattern's groups)")
+        try:
+            names = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as exc:
+            raise CorpusError(f"{path or 'job'}: {key} is not a format string: {exc}") from None
+        if not names <= groups:
+            raise CorpusError(f"{path or 'job'}: {key} names {sorted(names - groups)}, not "
+                              f"groups of the pattern ({', '.join(sorted(groups))})")
     for role, lookup in spec.lookups.items():
         if (role not in FIELDS or not isinstance(lookup, dict)
                 or not {"from", "values"} <= set(lookup) <= {"from", "values", "default"}):
             raise CorpusError(f"{path or 'job'}: lookups.{role}: expected a role of {FIELDS} "
-                              "with `from:` (a pattern group), `values:` (a mapping) and "
-                              "optionally `default:`")
+                              "with `from:` (a pattern group or column role), `values:` (a "
+                              "mapping) and optionally `default:`")
     return spec
 
 
@@ -138,6 +165,8 @@ TYPES: dict[str, tuple[Any, str]] = {
     "corpus": (str, "a name"), "title": (str, "text"), "language": (str, "an ISO 639-1 code"),
     "modality": (str, "audio, audio-visual or text"), "license": (str, "text"),
     "example": (str, "text"), "id_from": (str, "stem or path"),
+    "id_format": (str, "a format string over the pattern's groups"),
+    "video_format": (str, "a format string over the pattern's groups"),
     "manifest": (str, "a path"), "media_root": (str, "a path"), "pattern": (str, "a regex"),
     "columns": (dict, "a mapping role -> column"), "labels": (dict, "a mapping native -> class"),
     "label_names": (dict, "a mapping native -> name"),
@@ -235,10 +264,9 @@ def _records(fs: AbstractFileSystem, path: str, bad: list[LabelFileError]
                     continue
                 yield n, row
     elif path.endswith((".csv", ".tsv")):
-        text = read_text(fs, path)
-        if path.endswith(".tsv"):
-            text = text.replace("\t", ",")
-        yield from csv_records(text, path, [], bad)
+        # a TSV is read as one (its fields hold commas: nEMO's texts), never rewritten to CSV
+        yield from csv_records(read_text(fs, path), path, [], bad,
+                               delimiter="\t" if path.endswith(".tsv") else ",")
     else:
         raise CorpusError(f"{path}: expected a .csv, .tsv, .jsonl or .parquet manifest")
 
@@ -246,7 +274,15 @@ def _records(fs: AbstractFileSystem, path: str, bad: list[LabelFileError]
 def _value(row: dict[str, Any], spec: JobSpec, role: str) -> Any:
     col = spec.columns.get(role)
     value = row.get(col) if col else None
+    if isinstance(value, str):  # padding is never part of a value (nEMO pads speaker ids)
+        value = value.strip()
     return None if value == "" else value
+
+
+def _lookup(spec: JobSpec, values: dict[str, Any], source: dict[str, Any]) -> None:
+    """Fill the roles the job derives from another value (`lookups`)."""
+    for role, lookup in spec.lookups.items():
+        values[role] = lookup["values"].get(source.get(lookup["from"]), lookup.get("default"))
 
 
 def _row(spec: JobSpec, rows: RowBuilder, values: dict[str, Any], media: str, path: str,
@@ -271,7 +307,8 @@ def _row(spec: JobSpec, rows: RowBuilder, values: dict[str, Any], media: str, pa
         code=None if values.get("label") is None else str(values["label"]), vad=dims,
         gender=values.get("gender") or info.get("gender"),
         split=values.get("split") or info.get("split"), start=values.get("start"),
-        end=values.get("end"), transcript=values.get("transcript"), meta={"source": where})
+        end=values.get("end"), transcript=values.get("transcript"),
+        intensity_native=values.get("intensity"), meta={"source": where})
     row.language = values.get("language") or row.language
     return row
 
@@ -283,8 +320,13 @@ def make_adapter(spec: JobSpec) -> Adapter:
             labels = labels.with_corpus(spec.corpus, label_section(spec))
         # else a definition without a label map: the reviewed section of the label schema
         rows = RowBuilder(spec.corpus, labels)
-        return (_scan_pattern(spec, rows, fs, root) if spec.pattern
-                else _scan_table(spec, rows, fs, root))
+        if spec.pattern:
+            return _scan_pattern(spec, rows, fs, root)
+        # a table inside the corpus: "{root}/data.tsv", media under "{root}/samples"
+        inside = replace(spec, manifest=(spec.manifest or "").replace(ROOT, root),
+                         media_root=(spec.media_root or "").replace(ROOT, root) or None)
+        media_root = inside.media_root if (spec.media_root or "").startswith(ROOT) else root
+        return _scan_table(inside, rows, fs, media_root)
 
     return Adapter(name=spec.corpus, layout=spec.expected_layout(), scan=scan, title=spec.title,
                    modality=spec.modality, license=spec.license)
@@ -309,6 +351,7 @@ def _scan_table(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: s
                                   f"{', '.join(map(repr, row))}")
             first = False
         values = {role: _value(row, spec, role) for role in spec.columns}
+        _lookup(spec, values, dict(values))
         if not values.get("media"):
             result.problem(spec.corpus, where, "MissingMedia", "empty media column")
             continue
@@ -393,11 +436,15 @@ def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root:
                            f"{sorted(spec.speakers)}")
             continue
         values = {role: m.group(role) for role in roles}
-        if spec.id_from == "path" and "utt_id" not in values:
+        groups = {k: v or "" for k, v in m.groupdict().items()}
+        if spec.id_format:
+            values["utt_id"] = spec.id_format.format(**groups)
+        elif spec.id_from == "path" and "utt_id" not in values:
             values["utt_id"] = rel.rsplit(".", 1)[0]
-        for role, lookup in spec.lookups.items():
-            values[role] = lookup["values"].get(m.groupdict().get(lookup["from"]),
-                                                 lookup.get("default"))
+        _lookup(spec, values, m.groupdict())
+        if spec.video_format:
+            video = spec.video_format.format(**groups)
+            values["video"] = video if fs.isfile(f"{root}/{video}") else None
         row = _built(spec, rows, fs, root, values, path, (root, rel), path, result)
         if row is None:
             continue

@@ -107,9 +107,11 @@ class RowBuilder:
     def set_vad(self, row: Row, valence: float | None, arousal: float | None,
                 dominance: float | None) -> None:
         """Dimensional columns: native values and range kept, rescaled copies in [-1, 1]."""
+        ranges = self.labels.corpus(self.corpus).get("dimensions", {})  # MER2023: valence only
         row.vad_native_min, row.vad_native_max = self.labels.dimension_range(self.corpus,
                                                                              "valence")
         for dim, value in (("valence", valence), ("arousal", arousal),
                            ("dominance", dominance)):
             setattr(row, f"{dim}_native", value)
-            setattr(row, dim, rescale(value, *self.labels.dimension_range(self.corpus, dim)))
+            if value is not None or dim in ranges:
+                setattr(row, dim, rescale(value, *self.labels.dimension_range(self.corpus, dim)))

@@ -394,6 +394,86 @@ def build_pavoque(root: Path) -> list[dict]:
     return records
 
 
+def build_mead(root: Path) -> list[str]:
+    """Every audio file of MEAD's real list (EmoBox's audio map, 31,729 .m4a); the front-view
+    video of one actor (M003) only, as a partial video download leaves it."""
+    with gzip.open(real("emobox", "data", "mead", "data.seg.audmap.gz"), "rt",
+                   encoding="utf-8") as fh:
+        paths = [line.split()[4][len("downloads/mead/"):] for line in fh if line.strip()]
+    for rel in paths:
+        link(root / rel, "wav")
+        if rel.startswith("M003/"):
+            link(root / rel.replace("/audio/", "/video/front/").replace(".m4a", ".mp4"))
+    return paths
+
+
+CASIA_SPEAKERS = ("liuchanhg", "wangzhe", "zhaoquanyin", "ZhaoZuoxiang")
+CASIA_EMOTIONS = ("angry", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def build_casia(root: Path) -> None:
+    """The public subset as it circulates: <speaker>/<emotion>/201-250.wav (documented layout,
+    no public list), under the full release's folder name for two of the speakers."""
+    for k, speaker in enumerate(CASIA_SPEAKERS):
+        base = root / "相同文本300" if k % 2 else root
+        for emotion in CASIA_EMOTIONS:
+            for sentence in range(201, 251):
+                link(base / speaker / emotion / f"{sentence}.wav")
+
+
+# nEMO's data.tsv (amu-cai/nEMO @ 66de999), counted: utterances per speaker and emotion
+NEMO_EMOTIONS = ("anger", "fear", "happiness", "neutral", "sadness", "surprised")
+NEMO_COUNTS = {"EB0": ("female", (90, 90, 90, 90, 90, 89)),
+               "IC0": ("female", (90, 90, 90, 90, 90, 90)),
+               "KD0": ("female", (90, 90, 90, 90, 90, 90)),
+               "KS0": ("male", (90, 90, 90, 90, 90, 90)),
+               "MK0": ("female", (90, 90, 90, 90, 90, 0)),
+               "MP0": ("male", (29, 17, 30, 90, 49, 41)),
+               "SM0": ("male", (90, 89, 89, 90, 90, 90)),
+               "TP0": ("male", (90, 90, 90, 90, 90, 89)),
+               "WR0": ("male", (90, 90, 90, 89, 90, 90))}
+
+
+def build_nemo(root: Path) -> list[dict]:
+    """data.tsv in the real file's form (speaker ids padded with eight spaces, texts with commas
+    and Polish quotes) at the real per-speaker, per-emotion counts; samples/<file_id>."""
+    rows = []
+    for speaker, (gender, counts) in NEMO_COUNTS.items():
+        for emotion, n in zip(NEMO_EMOTIONS, counts, strict=True):
+            for i in range(1, n + 1):
+                text = f"„Zdanie {i}”, powiedział."
+                rows.append({"file_id": f"{speaker}_{emotion}_{i}.wav", "emotion": emotion,
+                             "raw_text": text, "normalized_text": text.lower(),
+                             "speaker_id": f"        {speaker}", "gender": gender, "age": "24"})
+                link(root / "samples" / rows[-1]["file_id"])
+    header = list(rows[0])
+    (root / "data.tsv").write_text("\t".join(header) + "\n" + "".join(
+        "\t".join(r[h] for h in header) + "\n" for r in rows), encoding="utf-8")
+    return rows
+
+
+MER2023_PARTS = {"train": 3373, "test1": 411, "test2": 412, "test3": 834}
+MER2023_CLASSES = ("neutral", "angry", "happy", "sad", "worried", "surprise")
+
+
+def build_mer2023(root: Path) -> dict[str, str]:
+    """The four label CSVs in MERTools' columns at the published part sizes (test3 without
+    valence), clips as .avi in train/ and test3/, .mp4 in test1/ and test2/. Returns name ->
+    part."""
+    where = {}
+    for part, n in MER2023_PARTS.items():
+        ext = "mp4" if part in ("test1", "test2") else "avi"
+        lines = ["name,discrete" + ("" if part == "test3" else ",valence")]
+        for i in range(n):
+            name = f"sample_{part}_{i:05d}"
+            cls = MER2023_CLASSES[i % len(MER2023_CLASSES)]
+            lines.append(f"{name},{cls}" + ("" if part == "test3" else f",{(i % 11) - 5}"))
+            link(root / part / f"{name}.{ext}")
+            where[name] = part
+        (root / f"{part}-label.csv").write_text("\n".join(lines) + "\n")
+    return where
+
+
 # Corpora defined as data (jobs/corpora/*.yaml) need nothing beyond their real file list.
 LIST_ONLY = ("aesdd", "ased", "asvpesd", "cafe", "emovdb", "emovo", "enterface", "jlcorpus",
              "mesd", "oreau", "polish", "resd", "shemo", "subesco", "turevdb", "urdu")

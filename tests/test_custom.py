@@ -128,6 +128,9 @@ def test_a_new_corpus_is_one_data_file(tmp_path):
     ("corpus: ok\nmanifest: x.csv\nfoo: 1\n", "unknown keys ['foo']"),
     ("corpus: ok\npattern: '(?P<label>['\n", "pattern is not a valid regex"),
     ("corpus: ok\nmanifest: x.csv\ncolumns: {mood: m}\n", "unknown column roles ['mood']"),
+    ("corpus: ok\npattern: '(?P<label>a)'\nid_format: '{label}-{take}'\n",
+     "id_format names ['take'], not groups of the pattern (label)"),
+    ("corpus: ok\nmanifest: x.csv\nvideo_format: '{x}.mp4'\n", "`video_format` needs `pattern:`"),
 ])
 def test_bad_job_files_say_what_is_wrong(tmp_path, text, message):
     job = tmp_path / "job.yaml"
@@ -192,3 +195,39 @@ def test_pattern_ids_are_unique_or_reported(tmp_path):
     by_path = jobs.build_manifest(custom.make_adapter(custom.load_job(
         str(tmp_path / "path.yaml"))), str(root))
     assert by_path.table["utt_id"].to_pylist() == ["twice_a-x_ang", "twice_b-x_ang"]
+
+
+def test_tsv_fields_keep_commas_and_values_are_trimmed(tmp_path):
+    """A TSV is read as one: a comma inside a text is text (nEMO's texts hold commas), padding
+    around a value is not part of it (nEMO pads its speaker ids)."""
+    root = tmp_path / "t"
+    write_wav(root / "a.wav", 0.2, 16_000)
+    (root / "t.tsv").write_text('file\temotion\ttext\tspk\na.wav\t ang \t"Oh", well, yes.'
+                                '\t        S1\n', encoding="utf-8")
+    spec = custom.load_job(None, corpus="x", manifest=str(root / "t.tsv"),
+                           columns={"media": "file", "label": "emotion", "transcript": "text",
+                                    "speaker": "spk"}, labels={"ang": "angry"},
+                           lookups={"split": {"from": "speaker", "values": {"S1": "test"}}})
+    m = jobs.build_manifest(custom.make_adapter(spec), str(root))
+    assert not m.problems.num_rows
+    r = m.table.to_pylist()[0]
+    assert (r["transcript"], r["speaker"], r["label"], r["split"]) == (
+        '"Oh", well, yes.', "x_S1", "angry", "test")
+
+
+def test_id_and_video_from_the_pattern_groups(tmp_path):
+    """`id_format` names rows from the groups; `video_format` pairs each audio file with its
+    video where that file exists (an audio-only download stays audio-only)."""
+    root = tmp_path / "av"
+    for name in ("A1/audio/ang/001.wav", "A1/audio/ang/002.wav", "B2/audio/ang/001.wav"):
+        write_wav(root / name, 0.2, 16_000)
+    write_wav(root / "A1" / "video" / "ang" / "001.mp4", 0.2, 16_000)
+    spec = custom.load_job(None, corpus="av",
+                           pattern=r"^(?P<speaker>[AB]\d)/audio/(?P<label>\w+)/(?P<n>\d+)\.wav$",
+                           id_format="{speaker}-{n}",
+                           video_format="{speaker}/video/{label}/{n}.mp4", labels={"ang": "angry"})
+    m = jobs.build_manifest(custom.make_adapter(spec), str(root))
+    rows = {r["utt_id"]: r for r in m.table.to_pylist()}
+    assert sorted(rows) == ["av_A1-001", "av_A1-002", "av_B2-001"] and not m.problems.num_rows
+    assert rows["av_A1-001"]["video_uri"].endswith("A1/video/ang/001.mp4")
+    assert rows["av_A1-002"]["video_uri"] is None and rows["av_B2-001"]["video_uri"] is None

@@ -461,3 +461,55 @@ def test_chsims_bad_rows_cost_themselves(tmp_path):
                   for p in m.problems.to_pylist()) == [
         ("LabelWithoutMedia", "0003.mp4"), ("MalformedLine", "label.csv:3"),
         ("MalformedLine", "label.csv:5")]
+
+
+def test_mead_audio_and_front_video(tmp_path):
+    m, rows, paths = manifest(tmp_path, "mead")
+    assert len(rows) == len(paths) == 31729 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "mead")
+    r = rows["mead_W019-neutral-1-020"]  # W019/audio/neutral/level_1/020.m4a
+    assert (r["label"], r["gender"], r["split"], r["intensity_native"], r["video_uri"]) == (
+        "neutral", "female", "train", "1", None)  # no video downloaded for W019
+    v = rows["mead_M003-angry-3-001"]
+    assert v["video_uri"].endswith("M003/video/front/angry/level_3/001.mp4")
+    assert (v["gender"], v["label"]) == ("male", "angry")
+    assert rows["mead_M040-contempt-2-005"]["split"] == "test"
+
+
+def test_casia_public_subset_both_placements(tmp_path):
+    m, rows, _ = manifest(tmp_path, "casia")
+    assert len(rows) == 1200 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "casia")
+    r = rows["casia_liuchanhg-angry-201"]
+    assert (r["label"], r["gender"], r["split"], r["language"]) == (
+        "angry", "female", "train", "zh")
+    w = rows["casia_wangzhe-surprise-250"]  # under 相同文本300/
+    assert (w["label"], w["gender"], w["split"]) == ("surprised", "male", "train")
+    assert rows["casia_ZhaoZuoxiang-sad-233"]["split"] == "test"
+
+
+def test_nemo_real_table_quirks(tmp_path):
+    m, rows, written = manifest(tmp_path, "nemo")
+    assert len(rows) == len(written) == 4481 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "nemo")
+    r = rows["nemo_EB0_anger_1"]
+    # the padded speaker id is trimmed; the text keeps its comma (a TSV, not a CSV)
+    assert (r["speaker"], r["gender"], r["split"], r["label"], r["transcript"]) == (
+        "nemo_EB0", "female", "test", "angry", "„Zdanie 1”, powiedział.")
+    assert r["audio_uri"].endswith("samples/EB0_anger_1.wav")
+    assert rows["nemo_MP0_surprised_41"]["split"] == "train"
+
+
+def test_mer2023_parts(tmp_path):
+    m, rows, _ = manifest(tmp_path, "mer2023")
+    assert len(rows) == 5030 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "mer2023")
+    r = rows["mer2023_sample_train_00002"]  # happy, valence -3 of [-5, 5]
+    assert (r["label"], r["split"], r["valence_native"], r["valence"], r["arousal"]) == (
+        "happy", "train", -3.0, pytest.approx(-0.6), None)
+    assert r["audio_uri"] == r["video_uri"] and r["video_uri"].endswith("train/"
+                                                                        "sample_train_00002.avi")
+    t1 = rows["mer2023_sample_test1_00004"]
+    assert (t1["label"], t1["split"], t1["video_uri"][-4:]) == ("worried", "test1", ".mp4")
+    t3 = rows["mer2023_sample_test3_00005"]  # test3 publishes no valence
+    assert (t3["label"], t3["valence"], t3["split"]) == ("surprised", None, "test3")
