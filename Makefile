@@ -16,9 +16,9 @@ EXTRACTORS ?= egemaps
 NUM_CPUS ?=
 CPU_FLAG := $(if $(NUM_CPUS),--num-cpus $(NUM_CPUS),)
 
-CORPORA := aesdd ased asvpesd cafe chsims chsims2 cremad emodb emovdb emovo enterface esd iemocap \
-           jlcorpus meld mesd mosei mosi msp_podcast oreau pavoque polish ravdess resd savee \
-           shemo subesco tess turevdb urdu
+CORPORA := aesdd ased asvpesd cafe casia chsims chsims2 cremad emns emodb emovdb emovo enterface \
+           esd iemocap jlcorpus mead meld mer2023 mesd mosei mosi msp_podcast nemo oreau pavoque \
+           polish ravdess resd savee shemo subesco tess turevdb urdu
 
 MANIFEST ?=
 JOB ?=

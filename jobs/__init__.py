@@ -14,6 +14,7 @@ from mer_etl.jobs import (
     chsims,
     cremad,
     custom,
+    emns,
     esd,
     iemocap,
     meld,
@@ -22,8 +23,6 @@ from mer_etl.jobs import (
     msp_podcast,
     pavoque,
     ravdess,
-    savee,
-    tess,
 )
 from mer_etl.jobs.base import (
     Adapter,
@@ -57,8 +56,8 @@ def _titled(adapter: Adapter) -> Adapter:
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: _titled(a)
-    for a in [*(m.ADAPTER for m in (chsims, cremad, esd, iemocap, meld, mer2023, mosei,
-                                    msp_podcast, pavoque, ravdess, savee, tess)),
+    for a in [*(m.ADAPTER for m in (chsims, cremad, emns, esd, iemocap, meld, mer2023, mosei,
+                                    msp_podcast, pavoque, ravdess)),
               chsims.V2_ADAPTER, mosei.MOSI_ADAPTER, *_definitions()]
 }
 

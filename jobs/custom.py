@@ -67,7 +67,9 @@ class JobSpec:
     manifest: str | None = None
     media_root: str | None = None  # table mode: media paths are relative to this ("{root}/..")
     columns: dict[str, str] = field(default_factory=lambda: {"media": "path"})
-    pattern: str | None = None  # pattern mode: regex with named groups over relative paths
+    # pattern mode: a regex with named groups over paths under the root, or a list of them for
+    # a corpus circulating in several layouts (the first that matches a path reads it)
+    pattern: str | list[str] | None = None
     labels: dict[str, str | None] = field(default_factory=dict)  # native -> canonical | null
     label_names: dict[str, str] = field(default_factory=dict)
     vad_range: tuple[float, float] | None = None
@@ -76,6 +78,11 @@ class JobSpec:
     speakers_only: bool = False
     # pattern mode: files matching this but not `pattern` are UnexpectedFile (e.g. '\.wav$')
     unexpected: str | None = None
+    # pattern mode: the template of a transcript the corpus implies, over the groups (TESS's
+    # carrier phrase "Say the word {word}")
+    transcript_format: str | None = None
+    # "lower": the label code is matched lower-cased (copies re-cased by hand: "Fear", "fear")
+    label_case: str | None = None
     # role -> {from: a pattern group (pattern mode) or a column role (table mode), values:
     # {value -> the role's value}, default: the value for others (optional)}: e.g. gender from
     # a letter, split from a speaker id
@@ -131,13 +138,18 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
     if spec.id_from not in ("stem", "path"):
         raise CorpusError(f"{path or 'job'}: `id_from` must be stem or path, got "
                           f"{spec.id_from!r}")
-    for key in ("pattern", "unexpected"):
+    for key, value in (*(("pattern", p) for p in patterns(spec)),
+                       ("unexpected", spec.unexpected)):
         try:
-            re.compile(getattr(spec, key) or "")
+            re.compile(value or "")
         except re.error as exc:
             raise CorpusError(f"{path or 'job'}: {key} is not a valid regex: {exc}") from None
-    groups = set(re.compile(spec.pattern).groupindex) if spec.pattern else set()
-    for key in ("id_format", "video_format"):
+    if spec.label_case not in (None, "lower"):
+        raise CorpusError(f"{path or 'job'}: `label_case` must be lower, got {spec.label_case!r}")
+    # a template may name only the groups every layout's pattern has
+    compiled = [set(re.compile(p).groupindex) for p in patterns(spec)]
+    groups = set.intersection(*compiled) if compiled else set()
+    for key in ("id_format", "video_format", "transcript_format"):
         template = getattr(spec, key)
         if template is None:
             continue
@@ -160,6 +172,13 @@ def load_job(path: str | None = None, **overrides: Any) -> JobSpec:
     return spec
 
 
+def patterns(spec: JobSpec) -> list[str]:
+    """The job's pattern(s) as a list."""
+    if spec.pattern is None:
+        return []
+    return [spec.pattern] if isinstance(spec.pattern, str) else list(spec.pattern)
+
+
 # job-file key -> (what a value must be, its description for the error)
 TYPES: dict[str, tuple[Any, str]] = {
     "corpus": (str, "a name"), "title": (str, "text"), "language": (str, "an ISO 639-1 code"),
@@ -167,7 +186,10 @@ TYPES: dict[str, tuple[Any, str]] = {
     "example": (str, "text"), "id_from": (str, "stem or path"),
     "id_format": (str, "a format string over the pattern's groups"),
     "video_format": (str, "a format string over the pattern's groups"),
-    "manifest": (str, "a path"), "media_root": (str, "a path"), "pattern": (str, "a regex"),
+    "transcript_format": (str, "a format string over the pattern's groups"),
+    "label_case": (str, "lower"),
+    "manifest": (str, "a path"), "media_root": (str, "a path"),
+    "pattern": (str | list, "a regex or a list of regexes"),
     "columns": (dict, "a mapping role -> column"), "labels": (dict, "a mapping native -> class"),
     "label_names": (dict, "a mapping native -> name"),
     "vad_range": (list, "[min, max]"), "speakers": (dict, "a mapping speaker -> {gender, split}"),
@@ -190,6 +212,8 @@ def _check_types(raw: dict[str, Any], where: str) -> None:
             ok = all(isinstance(v, dict) for v in value.values())
         if ok and key in ("columns", "label_names"):
             ok = all(isinstance(v, str) for v in value.values())
+        if ok and key == "pattern" and isinstance(value, list):
+            ok = bool(value) and all(isinstance(v, str) for v in value)
         if not ok:
             raise CorpusError(f"{where}: `{key}` must be {what}, got {value!r}")
 
@@ -417,30 +441,36 @@ def _kind(exc: Exception) -> str:
 def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root: str
                   ) -> ScanResult:
     result = ScanResult()
-    pattern = re.compile(spec.pattern or "")
+    layouts = [re.compile(p) for p in patterns(spec)]
     unexpected = re.compile(spec.unexpected) if spec.unexpected else None
-    roles = set(pattern.groupindex) & set(FIELDS)
-    extra = [g for g in pattern.groupindex if g not in FIELDS]  # kept in meta by name
+    names = {g: None for p in layouts for g in p.groupindex}  # every layout's groups, in order
+    extra = [g for g in names if g not in FIELDS]  # kept in meta by name
     seen: dict[str, str] = {}
     for path in walk_files(fs, root, result, spec.corpus):
         rel = str(PurePosixPath(path).relative_to(root))
-        m = pattern.search(rel)
+        m = next((m for p in layouts if (m := p.search(rel))), None)
         if not m:
             if unexpected is not None and unexpected.search(rel):
+                expected = " or ".join(patterns(spec))
                 result.problem(spec.corpus, path, "UnexpectedFile",
-                               f"expected a path matching {spec.pattern}")
+                               f"expected a path matching {expected}")
             continue
         if spec.speakers_only and m.groupdict().get("speaker") not in spec.speakers:
             result.problem(spec.corpus, path, "UnexpectedFile",
                            f"speaker {m.groupdict().get('speaker')!r}: expected one of "
                            f"{sorted(spec.speakers)}")
             continue
+        roles = set(m.re.groupindex) & set(FIELDS)
         values = {role: m.group(role) for role in roles}
         groups = {k: v or "" for k, v in m.groupdict().items()}
         if spec.id_format:
             values["utt_id"] = spec.id_format.format(**groups)
         elif spec.id_from == "path" and "utt_id" not in values:
             values["utt_id"] = rel.rsplit(".", 1)[0]
+        if spec.label_case == "lower" and values.get("label"):
+            values["label"] = values["label"].lower()
+        if spec.transcript_format:
+            values["transcript"] = spec.transcript_format.format(**groups)
         _lookup(spec, values, m.groupdict())
         if spec.video_format:
             video = spec.video_format.format(**groups)
@@ -454,6 +484,6 @@ def _scan_pattern(spec: JobSpec, rows: RowBuilder, fs: AbstractFileSystem, root:
             continue
         seen[row.utt_id] = rel
         # the path within the corpus (not the root: a moved corpus keeps its rows)
-        row.meta = {"source": rel, **{g: m.group(g) for g in extra}}
+        row.meta = {"source": rel, **{g: m.groupdict().get(g) for g in extra}}
         result.rows.append(row)
     return result

@@ -474,6 +474,22 @@ def build_mer2023(root: Path) -> dict[str, str]:
     return where
 
 
+def build_emns(root: Path) -> list[dict]:
+    """The real clips (EmoBox's list of cleaned_webm/) and a metadata.csv in the release's form:
+    pipe-separated, `audio_recording` naming the file as recorded (wavs/<name>.webm), surprise
+    spelled "Surprised" on every other row."""
+    records = build_from_list(root, "emns")
+    lines = ["id|utterance|description|emotion|date_created|status|gender|age|level|"
+             "audio_recording|user_id"]
+    for i, rec in enumerate(records):
+        name = Path(emobox_path(rec, "emns")).name
+        emotion = "Surprised" if rec["emo"] == "Surprise" and i % 2 else rec["emo"]
+        lines.append(f"{i}|Line {i}, \"said\" with feeling.|{{user_id}} says it {emotion}."
+                     f"|{emotion}|2022-09-01|published|Female|20s|{i % 10 + 1}|wavs/{name}|7")
+    (root / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return records
+
+
 # Corpora defined as data (jobs/corpora/*.yaml) need nothing beyond their real file list.
 LIST_ONLY = ("aesdd", "ased", "asvpesd", "cafe", "emovdb", "emovo", "enterface", "jlcorpus",
              "mesd", "oreau", "polish", "resd", "shemo", "subesco", "turevdb", "urdu")

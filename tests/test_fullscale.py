@@ -37,14 +37,20 @@ def assert_publisher_counts(m, rows, corpus, short=()):
     assert got == want
 
 
+def clean(tmp_path, corpus, total):
+    """The corpus's full-scale tree: `total` rows, no problem, every publisher count holds."""
+    m, rows, extra = manifest(tmp_path, corpus)
+    assert len(rows) == total and not m.problems.num_rows
+    assert_publisher_counts(m, rows, corpus)
+    return rows, extra
+
+
 def problem_types(m):
     return Counter(m.problems["error_type"].to_pylist())
 
 
 def test_ravdess(tmp_path):
-    m, rows, _ = manifest(tmp_path, "ravdess")
-    assert len(rows) == 1440 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "ravdess")
+    rows, _ = clean(tmp_path, "ravdess", 1440)
     r = rows["ravdess_01-05-01-02-01-18"]  # Actor_18/03-01-05-01-02-01-18.wav
     assert (r["label"], r["gender"], r["split"], r["intensity_native"]) == (
         "angry", "female", "train", "normal")
@@ -85,16 +91,12 @@ def test_meld_real_csvs(tmp_path, release):
 
 
 def test_emodb(tmp_path):
-    m, rows, _ = manifest(tmp_path, "emodb")
-    assert len(rows) == 535 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "emodb")
+    rows, _ = clean(tmp_path, "emodb", 535)
     assert (rows["emodb_03a01Wa"]["label"], rows["emodb_03a01Wa"]["gender"]) == ("angry", "male")
 
 
 def test_tess(tmp_path):
-    m, rows, _ = manifest(tmp_path, "tess")
-    assert len(rows) == 2800 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "tess")
+    rows, _ = clean(tmp_path, "tess", 2800)
     assert Counter(r["label"] for r in rows.values()) == {
         c: 400 for c in ("angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")}
     assert rows["tess_OAF_lid_fear"]["transcript"] == "Say the word lid"
@@ -196,9 +198,7 @@ def test_case_variants_of_real_names_still_land(tmp_path):
 # -- corpora defined as data (jobs/corpora/*.yaml) ------------------------------------------
 
 def test_emovo(tmp_path):
-    m, rows, _ = manifest(tmp_path, "emovo")
-    assert len(rows) == 588 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "emovo")
+    rows, _ = clean(tmp_path, "emovo", 588)
     r = rows["emovo_gio-f2-b2"]  # f2/gio-f2-b2.wav: joy, actress 2, short sentence 2
     assert (r["label"], r["gender"], r["split"], r["language"], r["speaker"]) == (
         "happy", "female", "train", "it", "emovo_f2")
@@ -206,9 +206,7 @@ def test_emovo(tmp_path):
 
 
 def test_subesco(tmp_path):
-    m, rows, _ = manifest(tmp_path, "subesco")
-    assert len(rows) == 7000 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "subesco")
+    rows, _ = clean(tmp_path, "subesco", 7000)
     r = rows["subesco_F_10_FAHMEE_S_6_FEAR_5"]
     assert (r["label"], r["gender"], r["split"], r["language"], r["speaker"]) == (
         "fearful", "female", "test", "bn", "subesco_F_10")
@@ -218,9 +216,7 @@ def test_subesco(tmp_path):
 
 
 def test_urdu(tmp_path):
-    m, rows, _ = manifest(tmp_path, "urdu")
-    assert len(rows) == 400 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "urdu")
+    rows, _ = clean(tmp_path, "urdu", 400)
     r = rows["urdu_SM1_F15_A015"]  # Angry/SM1_F15_A015.wav
     assert (r["label"], r["gender"], r["split"], r["language"]) == (
         "angry", "male", "validation", "ur")
@@ -230,9 +226,7 @@ def test_urdu(tmp_path):
 
 
 def test_jlcorpus(tmp_path):
-    m, rows, _ = manifest(tmp_path, "jlcorpus")
-    assert len(rows) == 2400 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "jlcorpus")
+    rows, _ = clean(tmp_path, "jlcorpus", 2400)
     r = rows["jlcorpus_male2_concerned_6b_1"]  # a secondary emotion: kept native, mapped
     assert (r["label_native"], r["label"], r["gender"], r["split"]) == (
         "concerned", "worried", "male", "test")
@@ -240,18 +234,14 @@ def test_jlcorpus(tmp_path):
 
 
 def test_turevdb(tmp_path):
-    m, rows, _ = manifest(tmp_path, "turevdb")
-    assert len(rows) == 1735 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "turevdb")
+    rows, _ = clean(tmp_path, "turevdb", 1735)
     r = rows["turevdb_1984_sk_eger"]  # Sound Source/Calm/1984_sk_eger.wav
     assert (r["label"], r["speaker"], r["split"], r["language"], r["gender"]) == (
         "calm", "turevdb_1984", "train", "tr", None)
 
 
 def test_oreau(tmp_path):
-    m, rows, _ = manifest(tmp_path, "oreau")
-    assert len(rows) == 434 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "oreau")
+    rows, _ = clean(tmp_path, "oreau", 434)
     r = rows["oreau_10a02Ja"]  # OréauFR_02/f/sessj/10a02Ja.wav (a decomposed é in the folder)
     assert (r["label"], r["gender"], r["split"], r["language"]) == (
         "happy", "female", "validation", "fr")
@@ -259,27 +249,21 @@ def test_oreau(tmp_path):
 
 
 def test_cafe(tmp_path):
-    m, rows, _ = manifest(tmp_path, "cafe")
-    assert len(rows) == 936 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "cafe")
+    rows, _ = clean(tmp_path, "cafe", 936)
     r = rows["cafe_12-P-2-5"]  # CaFE_48k/Peur/Fort/12-P-2-5.wav
-    assert (r["label"], r["split"], r["meta"]["intensity"], r["gender"]) == (
+    assert (r["label"], r["split"], r["intensity_native"], r["gender"]) == (
         "fearful", "test", "2", None)
 
 
 def test_polish(tmp_path):
-    m, rows, _ = manifest(tmp_path, "polish")
-    assert len(rows) == 450 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "polish")
+    rows, _ = clean(tmp_path, "polish", 450)
     r = rows["polish_m3-s_trzymaj_5"]  # m3.s_trzymaj_5.wav: the dot is not an id character
     assert (r["label"], r["gender"], r["split"], r["language"]) == (
         "fearful", "male", "train", "pl")
 
 
 def test_emovdb(tmp_path):
-    m, rows, _ = manifest(tmp_path, "emovdb")
-    assert len(rows) == 6887 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "emovdb")
+    rows, _ = clean(tmp_path, "emovdb", 6887)
     # file names repeat across speakers: the id is the path
     r = rows["emovdb_jenie_Amused-amused_57-84_0057"]
     assert (r["label"], r["gender"], r["split"], r["speaker"]) == (
@@ -290,9 +274,7 @@ def test_emovdb(tmp_path):
 
 
 def test_shemo(tmp_path):
-    m, rows, _ = manifest(tmp_path, "shemo")
-    assert len(rows) == 2838 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "shemo")
+    rows, _ = clean(tmp_path, "shemo", 2838)
     r = rows["shemo_M12N78"]  # male/M12N78.wav: male speaker 12, neutral
     assert (r["label"], r["gender"], r["split"], r["language"], r["speaker"]) == (
         "neutral", "male", "validation", "fa", "shemo_M12")
@@ -301,9 +283,7 @@ def test_shemo(tmp_path):
 
 
 def test_aesdd(tmp_path):
-    m, rows, _ = manifest(tmp_path, "aesdd")
-    assert len(rows) == 604 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "aesdd")
+    rows, _ = clean(tmp_path, "aesdd", 604)
     r = rows["aesdd_a03--3-"]  # anger/a03 (3).wav: utterance 3 in anger by actor 3
     assert (r["label"], r["speaker"], r["split"], r["language"]) == (
         "angry", "aesdd_3", "train", "el")
@@ -315,9 +295,7 @@ def test_aesdd(tmp_path):
 
 
 def test_enterface_audio_visual(tmp_path):
-    m, rows, _ = manifest(tmp_path, "enterface")
-    assert len(rows) == 1263 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "enterface")
+    rows, _ = clean(tmp_path, "enterface", 1263)
     r = rows["enterface_s19_an_4"]  # subject 19/anger/sentence 4/s19_an_4.avi
     assert (r["label"], r["speaker"], r["split"], r["meta"]["sentence"]) == (
         "angry", "enterface_19", "train", "4")
@@ -332,9 +310,7 @@ def test_enterface_audio_visual(tmp_path):
 
 
 def test_resd_publisher_split(tmp_path):
-    m, rows, _ = manifest(tmp_path, "resd")
-    assert len(rows) == 1396 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "resd")
+    rows, _ = clean(tmp_path, "resd", 1396)
     # test/07_fear_neutral/07_fear_neutral n_060.wav: the space before the letter is real
     r = rows["resd_07_fear_neutral-n_060"]
     assert (r["label"], r["split"], r["language"], r["meta"]["dialog"]) == (
@@ -343,9 +319,7 @@ def test_resd_publisher_split(tmp_path):
 
 
 def test_ased(tmp_path):
-    m, rows, _ = manifest(tmp_path, "ased")
-    assert len(rows) == 2474 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "ased")
+    rows, _ = clean(tmp_path, "ased", 2474)
     r = rows["ased_a5-02-01-01-33"]  # 05Angry/a5-02-01-01-33.wav: speaker 33
     assert (r["label"], r["speaker"], r["split"], r["language"]) == (
         "angry", "ased_33", "train", "am")
@@ -354,9 +328,7 @@ def test_ased(tmp_path):
 
 
 def test_mesd(tmp_path):
-    m, rows, _ = manifest(tmp_path, "mesd")
-    assert len(rows) == 862 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "mesd")
+    rows, _ = clean(tmp_path, "mesd", 862)
     r = rows["mesd_Fear_M_A_basta_ya"]  # a two-word word: "basta_ya"
     assert (r["label"], r["gender"], r["split"], r["meta"]["word"]) == (
         "fearful", "male", "train", "basta_ya")
@@ -365,9 +337,7 @@ def test_mesd(tmp_path):
 
 
 def test_asvpesd(tmp_path):
-    m, rows, _ = manifest(tmp_path, "asvpesd")
-    assert len(rows) == 13964 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "asvpesd")
+    rows, _ = clean(tmp_path, "asvpesd", 13964)
     r = rows["asvpesd_03-01-02-01-02-56-02-02-03-12-13"]  # Audio/actor_56: speech, neutral
     assert (r["label"], r["speaker"], r["split"], r["meta"]["vocal_channel"]) == (
         "neutral", "asvpesd_56", "train", "01")
@@ -380,9 +350,7 @@ def test_asvpesd(tmp_path):
 
 
 def test_pavoque_segments_of_long_flacs(tmp_path):
-    m, rows, _ = manifest(tmp_path, "pavoque")
-    assert len(rows) == 7334 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "pavoque")
+    rows, _ = clean(tmp_path, "pavoque", 7334)
     # the outtakes part mixes styles: the label is the entry's style, not the file's
     r = rows["pavoque_m0309b-poker"]
     assert r["audio_uri"].endswith("pavoque-outtakes.flac")
@@ -477,9 +445,7 @@ def test_mead_audio_and_front_video(tmp_path):
 
 
 def test_casia_public_subset_both_placements(tmp_path):
-    m, rows, _ = manifest(tmp_path, "casia")
-    assert len(rows) == 1200 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "casia")
+    rows, _ = clean(tmp_path, "casia", 1200)
     r = rows["casia_liuchanhg-angry-201"]
     assert (r["label"], r["gender"], r["split"], r["language"]) == (
         "angry", "female", "train", "zh")
@@ -501,9 +467,7 @@ def test_nemo_real_table_quirks(tmp_path):
 
 
 def test_mer2023_parts(tmp_path):
-    m, rows, _ = manifest(tmp_path, "mer2023")
-    assert len(rows) == 5030 and not m.problems.num_rows
-    assert_publisher_counts(m, rows, "mer2023")
+    rows, _ = clean(tmp_path, "mer2023", 5030)
     r = rows["mer2023_sample_train_00002"]  # happy, valence -3 of [-5, 5]
     assert (r["label"], r["split"], r["valence_native"], r["valence"], r["arousal"]) == (
         "happy", "train", -3.0, pytest.approx(-0.6), None)
@@ -513,3 +477,41 @@ def test_mer2023_parts(tmp_path):
     assert (t1["label"], t1["split"], t1["video_uri"][-4:]) == ("worried", "test1", ".mp4")
     t3 = rows["mer2023_sample_test3_00005"]  # test3 publishes no valence
     assert (t3["label"], t3["valence"], t3["split"]) == ("surprised", None, "test3")
+
+
+def test_emns_metadata_names_files_as_recorded(tmp_path):
+    m, rows, records = manifest(tmp_path, "emns")
+    assert len(rows) == len(records) == 1181 and not m.problems.num_rows
+    assert_publisher_counts(m, rows, "emns")
+    expected = Counter({"Disgust": "disgusted", "Excited": "excited", "Surprise": "surprised",
+                        "Sarcastic": "other", "Happy": "happy", "Neutral": "neutral",
+                        "Sad": "sad", "Angry": "angry"}[r["emo"]] for r in records)
+    assert Counter(r["label"] for r in rows.values()) == expected  # both spellings land
+    r = rows["emns_recorded_audio_aDNcd43"]  # wavs/recorded_audio_aDNcd43.webm in metadata
+    assert r["audio_uri"].endswith("cleaned_webm/recorded_audio_aDNcd43.webm")
+    assert (r["label"], r["speaker"], r["language"]) == ("disgusted", "emns_7", "en")
+    assert r["transcript"].startswith("Line ") and r["intensity_native"]
+
+
+def test_every_corpus_has_a_target_its_facts_and_a_full_scale_tree():
+    """A corpus is done when `make <corpus>` runs it, the publisher's counts check it, the README
+    documents its layout and a full-scale tree tests it: no corpus misses one of them."""
+    import re
+    from pathlib import Path
+
+    top = Path(__file__).resolve().parents[1]
+    make = (top / "Makefile").read_text()
+    block = re.search(r"^CORPORA :=((?:.*\\\n)*.*)$", make, re.M)
+    assert block is not None
+    targets = set(block.group(1).replace("\\", " ").split())
+    readme = (top / "README.md").read_text()
+    facts = load_publisher_facts()
+    assert targets == set(jobs.ADAPTERS)
+    for name, adapter in jobs.ADAPTERS.items():
+        assert name in facts, name
+        assert re.search(rf"^\| (`\w+`, )*`{name}`", readme, re.M), name
+        assert callable(fullscale.builder(name)), name
+        assert adapter.modality in ("audio", "audio-visual", "text"), name
+        assert adapter.license and adapter.title, name
+    modalities = Counter(a.modality for a in jobs.ADAPTERS.values())
+    assert len(jobs.ADAPTERS) >= 35 and modalities["audio-visual"] >= 8
