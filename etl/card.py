@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from mer_etl import version as versioning
 from mer_etl import words
+from mer_etl.jobs import agreement
 from mer_etl.layout import LAYOUT
 from mer_etl.plan import Plan
 from mer_etl.schemas import ERROR_SCHEMA, MANIFEST_SCHEMA, STATUS_SCHEMA, validate_table
@@ -70,7 +71,8 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
         },
         "config": p.config,
         "extractors": {
-            e.name: {**e.fingerprint(), **e.describe(), "failed": failed.get(e.name, 0),
+            e.name: {**e.fingerprint(), **e.describe(), "presents": e.presents,
+                     "failed": failed.get(e.name, 0),
                      "report": [item.as_dict() for item in e.report()],
                      "status": _status_counts(statuses, e.name),
                      "reused_from": reused.get(e.name)}
@@ -87,6 +89,8 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
             "unlabeled": _unlabeled(manifest),
             "problems_by_type": _counts(p.problems, "error_type"),
             "reconciliation": p.reconciliation,
+            # annotator agreement per corpus and presentation (jobs/agreement.py)
+            "agreement": agreement.corpus_agreement(manifest, p.ratings),
         },
         "views": _views(store, p),
         "provenance": p.inputs,

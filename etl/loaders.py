@@ -11,6 +11,7 @@ import io
 import json
 import os
 import random
+import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -26,6 +27,12 @@ from mer_etl.store import resolve_dataset
 
 CATEGORICAL_VIEWS = ("canonical", "iemocap4", "ekman7", "ekman6", "valence3")
 FILTER_FIELDS = ("corpus", "split", "speaker", "language", "gender")
+# what a sample may hold: its media and what the extractors found in them (`present`)
+PRESENCE = ("audio", "video", "face", "transcript")
+# the modalities features present to a model, the unit `modality_dropout` removes
+MODALITIES = ("audio", "visual", "text")
+# cards written before extractors recorded what they present
+_PRESENTS = {"asr": "text", "faces": "visual"}
 
 
 def view_classes(view: str, label_version: str = "v1") -> list[str]:
@@ -54,14 +61,25 @@ class MERDataset(IterableDataset):
     features: `{"<extractor>.<field>": tensor}` for the chosen fields (default: every array of
     the chosen extractors). labels: `label` (class id in `label_view`, -1 when null), `vad`
     (valence, arousal, dominance; NaN when missing) with `vad_mask`, `soft` (distribution over
-    the canonical classes), `sentiment` (NaN when missing), and `utt_id`, `corpus`.
+    the canonical classes), `sentiment` (NaN when missing), `present` (bool per PRESENCE:
+    audio, video, a face found, a transcript), `modality_mask` (bool per MODALITIES: the
+    sample's features of that modality are there and were not dropped), and `utt_id`,
+    `corpus`.
+
+    Missing-modality training: `modality_dropout` (a rate, or a rate per modality) removes a
+    whole modality's features (zeros; text becomes empty) and clears its mask;
+    `frame_dropout` zeroes random frames of every frame-level array (random modality feature
+    missing) and returns the kept frames in `frame_keep`. Both draw from a generator seeded by
+    (seed, epoch, utt_id): the same sample gets the same masks in every worker layout and run.
     """
 
     def __init__(self, path: str, extractors: Sequence[str] | None = None,
                  fields: Sequence[str] | None = None, label_view: str = "canonical",
                  filters: dict[str, str | Sequence[str]] | None = None,
                  require_label: bool = False, skip_failed: bool = True, shuffle: bool = False,
-                 seed: int = 0, rank: int | None = None, world_size: int | None = None) -> None:
+                 seed: int = 0, rank: int | None = None, world_size: int | None = None,
+                 modality_dropout: float | dict[str, float] = 0.0,
+                 frame_dropout: float = 0.0) -> None:
         super().__init__()
         store = resolve_dataset(path)
         self.path = store.uri
@@ -84,6 +102,17 @@ class MERDataset(IterableDataset):
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         self.rank, self.world_size = rank, world_size
         self.groups = [shard_urls(self.path)] + [shard_urls(self.path, e) for e in self.extractors]
+        self.presents = {e: card["extractors"][e].get("presents") or _PRESENTS.get(e, "audio")
+                         for e in self.extractors}
+        rates = (modality_dropout if isinstance(modality_dropout, dict)
+                 else dict.fromkeys(MODALITIES, modality_dropout))
+        bad_rates = {k: v for k, v in {**rates, "frames": frame_dropout}.items()
+                     if k not in (*MODALITIES, "frames") or not 0 <= v <= 1}
+        if bad_rates:
+            raise ValueError(f"dropout rates must be in [0, 1] for {MODALITIES}; got "
+                             f"{bad_rates}")
+        self.dropout = {m: float(rates.get(m, 0.0)) for m in MODALITIES}
+        self.frame_dropout = float(frame_dropout)
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle shard order per epoch (call before each epoch when shuffle=True)."""
@@ -116,9 +145,12 @@ class MERDataset(IterableDataset):
         if self.require_label and labels["label"] < 0:
             return None
         features: dict[str, torch.Tensor] = {}
+        has = dict.fromkeys(MODALITIES, False)
         for name, part in zip(self.extractors, parts[1:], strict=True):
-            if json.loads(part[f"{name}.status.json"])["status"] != "ok" and self.skip_failed:
+            ok = json.loads(part[f"{name}.status.json"])["status"] == "ok"
+            if not ok and self.skip_failed:
                 return None
+            has[self.presents[name]] |= ok
             for member, data in part.items():
                 key = member.removesuffix(".npy")
                 if member.endswith(".npy") and (self.fields is None or key in self.fields):
@@ -126,7 +158,32 @@ class MERDataset(IterableDataset):
                     # text (ASR words) stays Python strings; numbers become tensors
                     features[key] = (array.tolist() if array.dtype.kind == "U"
                                      else torch.from_numpy(array))
+        no_face = features.get("faces.no_face")
+        face = has["visual"] and not (no_face is not None and bool(no_face))
+        labels["present"] = torch.tensor([bool(meta.get("audio_uri")),
+                                          bool(meta.get("video_uri")), face,
+                                          bool(meta.get("transcript") or has["text"])])
+        self._drop(features, labels, has, meta["utt_id"])
         return features, labels
+
+    def _drop(self, features: dict[str, Any], labels: dict[str, Any], has: dict[str, bool],
+              utt_id: str) -> None:
+        """Apply the seeded modality and frame dropout; record the masks it applied."""
+        rng = np.random.default_rng([self.seed, self.epoch, zlib.crc32(utt_id.encode())])
+        keep = {m: has[m] and rng.random() >= self.dropout[m] for m in MODALITIES}
+        frame_keep: dict[str, torch.Tensor] = {}
+        for key, value in features.items():
+            modality = self.presents[key.split(".", 1)[0]]
+            if not keep[modality]:
+                features[key] = [] if isinstance(value, list) else torch.zeros_like(value)
+            elif (self.frame_dropout and isinstance(value, torch.Tensor) and value.ndim >= 2
+                  and value.shape[0] > 1):
+                kept = torch.from_numpy(rng.random(value.shape[0]) >= self.frame_dropout)
+                features[key] = value * kept.reshape(-1, *[1] * (value.ndim - 1)).to(value.dtype)
+                frame_keep[key] = kept
+        labels["modality_mask"] = torch.tensor([keep[m] for m in MODALITIES])
+        if self.frame_dropout:
+            labels["frame_keep"] = frame_keep
 
     def _labels(self, meta: dict[str, Any]) -> dict[str, Any]:
         canonical = meta.get("label")

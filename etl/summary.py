@@ -79,6 +79,22 @@ def reconciliation_table(card: dict[str, Any]) -> Table | None:
     return table
 
 
+def agreement_table(card: dict[str, Any]) -> Table | None:
+    """Annotator agreement per corpus and presentation (cards from before labels v2: none)."""
+    items = card.get("counts", {}).get("agreement") or []
+    if not items:
+        return None
+    table = Table(title="annotator agreement (Krippendorff's alpha, nominal)")
+    for col in ("corpus", "presentation", "from", "units", "votes", "alpha", "mean entropy"):
+        table.add_column(col, justify="right" if col in ("units", "votes", "alpha",
+                                                         "mean entropy") else "left")
+    for a in items:
+        table.add_row(a["corpus"], a["presentation"], a["source"], f"{a['units']:,}",
+                      f"{a['votes']:,}", "-" if a["alpha"] is None else f"{a['alpha']:.3f}",
+                      "-" if a.get("mean_entropy") is None else f"{a['mean_entropy']:.3f}")
+    return table
+
+
 def print_reconciliation(card: dict[str, Any], console: Console) -> None:
     from mer_etl.jobs.reconcile import describe
 
@@ -103,6 +119,9 @@ def print_summary(store: Store, card: dict[str, Any], console: Console | None = 
     )
     console.print(label_table(store))
     print_reconciliation(card, console)
+    agree = agreement_table(card)
+    if agree is not None:
+        console.print(agree)
     if card["extractors"]:
         console.print(status_table(card))
     if card.get("run", {}).get("stage_seconds"):

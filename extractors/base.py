@@ -132,6 +132,12 @@ class Extractor(ABC):
             "models": self.model_checksums(),
         }
 
+    @property
+    def presents(self) -> str:
+        """The modality its features present to a model: "text" for a word source (ASR),
+        "visual" for what it reads from video, else "audio" (the loader's modality masks)."""
+        return "text" if self.words else "visual" if self.modality == "video" else "audio"
+
     def describe(self) -> dict[str, Any]:
         """Extra facts for the dataset card (feature names, frame rates); not hashed."""
         return {}

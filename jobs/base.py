@@ -371,14 +371,6 @@ def to_float(value: str, path: str, line: int, what: str) -> float:
     return out
 
 
-def soft_label(weights: dict[str, float], labels: LabelSchema) -> list[dict[str, Any]] | None:
-    """A distribution over canonical classes (taxonomy order) from vote counts or intensities."""
-    total = sum(weights.values())
-    if total <= 0:
-        return None
-    return [{"label": c, "p": weights[c] / total} for c in labels.classes if weights.get(c)]
-
-
 def stem(path: str) -> str:
     return path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
 

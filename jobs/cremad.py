@@ -1,9 +1,12 @@
 """CREMA-D: AudioWAV/ and VideoFlash/ files named ActorID_Sentence_Emotion_Level.
 
 The acted emotion in the file name is the label. Perceived-emotion votes from
-`processedResults/tabulatedVotes.csv` become soft labels: the row id is
-100000 * presentation + clip number, presentation 1 voice-only, 2 face-only, 3 audio-visual.
-`soft_label` holds the audio-visual votes (else voice-only); `meta.votes` all three.
+`processedResults/tabulatedVotes.csv` (one row per clip and presentation: 7,442 x 3) become
+per-modality labels: the row id is 100000 * presentation + clip number, presentation 1
+voice-only, 2 face-only, 3 audio-visual. Each presentation is its own `label_by_modality` entry
+(audio, visual, audiovisual: the plurality class, none on a tie, the vote distribution, the
+number of votes, their entropy); `soft_label` is the audio-visual distribution (else the
+voice-only one).
 Gender comes from `VideoDemographics.csv` when present.
 
 CREMA-D has no official split; ours is speaker-independent and fixed by actor id:
@@ -17,6 +20,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from mer_etl.jobs.agreement import soft_label
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
@@ -24,7 +28,6 @@ from mer_etl.jobs.base import (
     basename,
     csv_records,
     read_text,
-    soft_label,
     stem,
     walk_files,
 )
@@ -44,6 +47,7 @@ SENTENCES = {
 }
 LEVELS = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 PRESENTATIONS = {1: "voice", 2: "face", 3: "audiovisual"}
+MODALITY = {"voice": "audio", "face": "visual", "audiovisual": "audiovisual"}
 VOTE_COLUMNS = ["A", "D", "F", "H", "N", "S"]
 AUDIO_EXT = ("wav", "mp3")
 MEDIA_EXT = ("wav", "mp3", "flv", "mp4")  # preference order when a release has both
@@ -55,7 +59,8 @@ def split_for_actor(actor: int) -> str:
 
 def parse_votes(text: str, path: str, labels: LabelSchema, bad: list[LabelFileError]
                 ) -> dict[str, dict[str, Any]]:
-    """fileName -> {presentation: soft label} from tabulatedVotes.csv; bad rows go to `bad`."""
+    """fileName -> {presentation: votes per canonical class} from tabulatedVotes.csv; bad rows
+    go to `bad`."""
     out: dict[str, dict[str, Any]] = {}
     where: dict[tuple[str, str], int] = {}
     for line, row in csv_records(text, path, ["", *VOTE_COLUMNS, "fileName"], bad):
@@ -82,7 +87,7 @@ def parse_votes(text: str, path: str, labels: LabelSchema, bad: list[LabelFileEr
         for letter, n in counts.items():
             canonical = labels.map_label(CORPUS, letter, table="votes").canonical
             weights[canonical] = weights.get(canonical, 0) + n
-        out.setdefault(clip, {})[presentation] = soft_label(weights, labels)
+        out.setdefault(clip, {})[presentation] = weights
     return out
 
 
@@ -168,12 +173,15 @@ def _tables(fs: AbstractFileSystem, tables: dict[str, str], labels: LabelSchema,
 def _row(rows: RowBuilder, clip: str, files: dict[str, str], votes: dict[str, Any],
          genders: dict[str, str]) -> Row:
     actor, sentence, emotion, level = clip.split("_")
+    shown = votes.get("audiovisual") or votes.get("voice")
     return rows.row(clip, audio=files.get("audio"), video=files.get("video"), speaker=actor,
                     code=emotion, gender=genders.get(actor),
                     split=split_for_actor(int(actor)), transcript=SENTENCES[sentence],
                     intensity_native=LEVELS[level],
-                    soft_label=votes.get("audiovisual") or votes.get("voice"),
-                    meta={"sentence": sentence, "level": level, "votes": votes or None})
+                    soft_label=soft_label(shown, rows.labels) if shown else None,
+                    label_by_modality=[rows.by_modality(MODALITY[p], votes[p])
+                                       for p in PRESENTATIONS.values() if p in votes] or None,
+                    meta={"sentence": sentence, "level": level})
 
 
 ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

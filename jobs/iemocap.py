@@ -23,13 +23,13 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from mer_etl.jobs.agreement import soft_label
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
     read_text,
     report_unpaired,
-    soft_label,
     to_float,
     walk_files,
 )

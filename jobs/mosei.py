@@ -41,13 +41,13 @@ from typing import Any
 import numpy as np
 from fsspec import AbstractFileSystem
 
+from mer_etl.jobs.agreement import soft_label
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
     ScanResult,
     basename,
     read_text,
-    soft_label,
     stem,
     to_float,
     walk_files,

@@ -31,6 +31,7 @@ from typing import Any
 
 from fsspec import AbstractFileSystem
 
+from mer_etl.jobs.agreement import soft_label
 from mer_etl.jobs.base import (
     Adapter,
     LabelFileError,
@@ -40,7 +41,6 @@ from mer_etl.jobs.base import (
     csv_rows,
     read_text,
     report_unpaired,
-    soft_label,
     stem,
     to_float,
     walk_files,

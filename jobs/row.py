@@ -7,8 +7,10 @@ through the one label mapper. `jobs.base.manifest_table` turns rows into the man
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
+from mer_etl.jobs.agreement import entropy, soft_label
 from mer_etl.schemas.labels import LabelSchema, rescale
 
 
@@ -48,6 +50,7 @@ class Row:
     sentiment: float | None = None
     sentiment_native: str | None = None
     soft_label: list[dict[str, Any]] | None = None
+    label_entropy: float | None = None
     label_by_modality: list[dict[str, Any]] | None = None
     meta: dict[str, Any] | None = None
     # set by hash_media once the media is read
@@ -97,7 +100,29 @@ class RowBuilder:
             if name not in ROW_NAMES:
                 raise TypeError(f"{self.corpus}: no manifest column {name!r}")
             setattr(row, name, value)
+        if row.soft_label and row.label_entropy is None:
+            row.label_entropy = entropy(row.soft_label, self.vote_classes)
         return row
+
+    @cached_property
+    def vote_classes(self) -> int:
+        """How many canonical classes the raters chose from (the corpus's vote table, else its
+        label table): what an entropy is normalised by."""
+        section = self.labels.corpora.get(self.corpus, {})
+        table = section.get("votes") or section.get("labels") or {}
+        return len({e.get("canonical") for e in table.values() if e.get("canonical")})
+
+    def by_modality(self, modality: str, weights: dict[str, float] | None = None,
+                    sentiment: float | None = None) -> dict[str, Any]:
+        """One `label_by_modality` entry: from vote counts per canonical class (the plurality
+        class is the label, none on a tie) and/or a sentiment in [-1, 1]."""
+        soft = soft_label(weights or {}, self.labels)
+        top = max((weights or {}).values(), default=0)
+        winners = [c for c, n in (weights or {}).items() if n == top and top > 0]
+        return {"modality": modality, "label": winners[0] if len(winners) == 1 else None,
+                "label_native": None, "soft_label": soft,
+                "n_votes": int(sum((weights or {}).values())) or None,
+                "entropy": entropy(soft, self.vote_classes), "sentiment": sentiment}
 
     def set_label(self, row: Row, code: str, table: str = "labels") -> None:
         m = self.labels.map_label(self.corpus, code, table)

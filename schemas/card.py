@@ -64,7 +64,11 @@ CARD_SCHEMA: dict[str, Any] = {
                            "required": ["corpus", "label_native", "label_status",
                                         "utterances"]}},
                        "problems_by_type": _COUNTS,
-                       "reconciliation": {"type": "array", "items": {"type": "object"}}}},
+                       "reconciliation": {"type": "array", "items": {"type": "object"}},
+                       # cards before labels v2 have none: still valid
+                       "agreement": {"type": "array", "items": {
+                           "type": "object",
+                           "required": ["corpus", "presentation", "source", "units", "alpha"]}}}},
         "views": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["table", "rows", "sources"],
             "properties": {"table": {"type": "string"}, "rows": {"type": "integer"},

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pyarrow as pa
 
 SOFT_LABEL_TYPE = pa.list_(pa.struct([("label", pa.string()), ("p", pa.float32())]))
-# A label per presentation modality, where the corpus annotates each one on its own (CH-SIMS's
-# label_T/A/V): modality is "text" | "audio" | "visual" | "audiovisual"; a categorical label
-# (canonical, with its native code) and/or a sentiment in [-1, 1]. Never folded into `label`.
+# A label per presentation modality, where the corpus annotates each one on its own (CREMA-D's
+# voice-only / face-only / audio-visual votes, CH-SIMS's label_T/A/V): modality is "text" |
+# "audio" | "visual" | "audiovisual"; the plurality label (canonical, with its native code; null
+# on a tie), the vote distribution, how many votes and their normalised entropy, and/or a
+# sentiment in [-1, 1]. Never folded into `label`.
 BY_MODALITY_TYPE = pa.list_(pa.struct([
     ("modality", pa.string()), ("label", pa.string()), ("label_native", pa.string()),
+    ("soft_label", SOFT_LABEL_TYPE), ("n_votes", pa.int32()), ("entropy", pa.float32()),
     ("sentiment", pa.float32())]))
 
 # One row per utterance: where its media is, who speaks, and its labels in the uniform schema.
@@ -50,6 +53,9 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("sentiment", pa.float32()),  # [-1, 1], its own field, never valence
         pa.field("sentiment_native", pa.string()),
         pa.field("soft_label", SOFT_LABEL_TYPE),  # distribution over canonical classes
+        # normalised entropy of soft_label over the classes the raters chose from: 0 every
+        # vote for one class, 1 votes spread evenly (jobs/agreement.py)
+        pa.field("label_entropy", pa.float32()),
         pa.field("label_by_modality", BY_MODALITY_TYPE),
         pa.field("meta", pa.string()),  # JSON object of corpus-specific fields
     ]

@@ -35,10 +35,15 @@ def test_cremad(tmp_path):
                                                                             "unspecified")
     assert ang["transcript"] == "Don't forget a jacket"
     assert ang["video_uri"].endswith("VideoFlash/1001_DFA_ANG_XX.flv")
-    # Audio-visual votes are the soft label; the voice-only tie A:D stays in meta.
+    # Audio-visual votes are the soft label; each presentation is its own per-modality label,
+    # and the voice-only tie A:D has no plurality label
     assert soft(ang) == {"angry": 0.6, "disgusted": 0.2, "neutral": 0.2}
-    assert json.loads(ang["meta"])["votes"]["voice"] == [{"label": "angry", "p": 0.5},
-                                                         {"label": "disgusted", "p": 0.5}]
+    by = {e["modality"]: e for e in ang["label_by_modality"]}
+    assert by["audio"]["soft_label"] == [{"label": "angry", "p": 0.5},
+                                         {"label": "disgusted", "p": 0.5}]
+    assert (by["audio"]["label"], by["audio"]["n_votes"]) == (None, 10)
+    assert by["audiovisual"]["label"] == "angry"
+    assert ang["label_entropy"] == pytest.approx(by["audiovisual"]["entropy"])
     hap = rows["cremad_1001_IEO_HAP_LO"]  # acted happy, perceived a tie of anger and disgust
     assert hap["label"] == "happy" and hap["intensity_native"] == "low"
     assert soft(hap) == {"angry": 5 / 12, "disgusted": 5 / 12, "neutral": 1 / 12, "sad": 1 / 12}

@@ -98,3 +98,65 @@ def test_polars_lazy_join_and_hf_datasets(demo_run):
     assert utts.num_rows == 24 and feats.num_rows == 24
     assert set(utts.column_names) >= {"utt_id", "label", "soft_label", "split"}
     assert len(feats[0]["lld"][0]) == 25
+
+
+def test_modality_presence_and_seeded_dropout(demo_run):
+    """What each sample holds, and missing-modality training: whole modalities and random
+    frames removed at a rate, from a generator seeded per sample, with the masks applied."""
+    path = demo_run[1].path
+    plain = {lab["utt_id"]: (f, lab) for f, lab in MERDataset(path, fields=["egemaps.lld"])}
+    _, lab = next(iter(plain.values()))
+    # RAVDESS demo: audio and video media, no face extractor run, the statement's text
+    assert lab["present"].tolist() == [True, True, False, True]
+    assert lab["modality_mask"].tolist() == [True, False, False]  # egemaps: audio only
+
+    def masks(seed: int, **kw) -> dict[str, list[bool]]:
+        ds = MERDataset(path, fields=["egemaps.lld"], seed=seed, **kw)
+        return {lab["utt_id"]: lab["modality_mask"].tolist() for _, lab in ds}
+
+    half = masks(7, modality_dropout={"audio": 0.5})
+    assert half == masks(7, modality_dropout={"audio": 0.5})  # reproducible
+    assert half != masks(8, modality_dropout={"audio": 0.5})  # and the seed matters
+    dropped = [u for u, m in half.items() if not m[0]]
+    assert 0 < len(dropped) < len(half)
+    ds = MERDataset(path, fields=["egemaps.lld"], seed=7, modality_dropout={"audio": 0.5})
+    for feats, lab in ds:
+        gone = lab["utt_id"] in dropped
+        assert bool(feats["egemaps.lld"].abs().sum() == 0) == gone
+    # frame dropout: the kept frames are returned and the others are zero
+    ds = MERDataset(path, fields=["egemaps.lld"], seed=1, frame_dropout=0.3)
+    for feats, lab in ds:
+        keep = lab["frame_keep"]["egemaps.lld"]
+        original = plain[lab["utt_id"]][0]["egemaps.lld"]
+        assert 0 < keep.sum() < len(keep)
+        assert torch.equal(feats["egemaps.lld"][keep], original[keep])
+        assert feats["egemaps.lld"][~keep].abs().sum() == 0
+    with pytest.raises(ValueError, match="dropout rates must be in"):
+        MERDataset(path, modality_dropout={"smell": 0.5})
+
+
+def test_a_dataset_from_before_labels_v2_still_loads(demo_run, tmp_path):
+    """A version written before the per-modality labels, entropy and agreement (no such
+    columns, no `presents` or `agreement` in its card) loads, scans and trains as before."""
+    import json
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from mer_etl.read import scan
+
+    old = tmp_path / "old"
+    shutil.copytree(demo_run[1].path, old)
+    table = pq.read_table(old / "utterances.parquet")
+    pq.write_table(table.drop_columns(["label_entropy", "label_by_modality"]),
+                   old / "utterances.parquet")
+    card = json.loads((old / "dataset.json").read_text())
+    card["counts"].pop("agreement")
+    for entry in card["extractors"].values():
+        entry.pop("presents")
+    (old / "dataset.json").write_text(json.dumps(card))
+    samples = list(MERDataset(str(old), fields=["egemaps.functionals"]))
+    assert len(samples) == 24
+    assert samples[0][1]["modality_mask"].tolist() == [True, False, False]
+    assert scan(str(old)).collect().height == 24
+    assert class_weights(str(old)).shape == (len(view_classes("canonical")),)

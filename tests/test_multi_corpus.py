@@ -39,6 +39,13 @@ def test_one_dataset_with_every_corpus(multi_run):
         ("mosei", None, "unlabeled"): 1}
     problems = card["counts"]["problems_by_type"]
     assert problems["LabelWithoutMedia"] == 4 and problems["MediaWithoutLabel"] == 3
+    # agreement per corpus and presentation: CREMA-D's vote counts, IEMOCAP's raters
+    agree = {(a["corpus"], a["presentation"], a["source"]): a
+             for a in card["counts"]["agreement"]}
+    assert {k for k in agree if k[0] == "cremad"} == {  # the fixture has no face-only votes
+        ("cremad", m, "vote counts") for m in ("audio", "audiovisual")}
+    assert agree["cremad", "audio", "vote counts"]["votes"] > 0
+    assert any(k[0] == "iemocap" and k[2] == "ratings" for k in agree)
 
 
 def test_labels_are_comparable_across_corpora(multi_run):
