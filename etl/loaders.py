@@ -61,16 +61,21 @@ class MERDataset(IterableDataset):
     features: `{"<extractor>.<field>": tensor}` for the chosen fields (default: every array of
     the chosen extractors). labels: `label` (class id in `label_view`, -1 when null), `vad`
     (valence, arousal, dominance; NaN when missing) with `vad_mask`, `soft` (distribution over
-    the canonical classes), `sentiment` (NaN when missing), `present` (bool per PRESENCE:
-    audio, video, a face found, a transcript), `modality_mask` (bool per MODALITIES: the
-    sample's features of that modality are there and were not dropped), and `utt_id`,
-    `corpus`.
+    the canonical classes), `soft_all` (the same from every rater mention), `label_set` (the
+    all-inclusive multi-hot over the view's classes), `sentiment` (NaN when missing), `present`
+    (bool per PRESENCE: audio, video, a face found, a transcript), `modality_mask` (bool per
+    MODALITIES: the sample's features of that modality are there and were not dropped), and
+    `utt_id`, `corpus`.
 
     Missing-modality training: `modality_dropout` (a rate, or a rate per modality) removes a
     whole modality's features (zeros; text becomes empty) and clears its mask;
     `frame_dropout` zeroes random frames of every frame-level array (random modality feature
     missing) and returns the kept frames in `frame_keep`. Both draw from a generator seeded by
     (seed, epoch, utt_id): the same sample gets the same masks in every worker layout and run.
+
+    `label_from` ("audio", "visual", "text", "audiovisual") takes `label`, `soft` and
+    `sentiment` from that presentation modality's `label_by_modality` entry instead (none where
+    the sample has no such entry, or a tie).
     """
 
     def __init__(self, path: str, extractors: Sequence[str] | None = None,
@@ -79,7 +84,7 @@ class MERDataset(IterableDataset):
                  require_label: bool = False, skip_failed: bool = True, shuffle: bool = False,
                  seed: int = 0, rank: int | None = None, world_size: int | None = None,
                  modality_dropout: float | dict[str, float] = 0.0,
-                 frame_dropout: float = 0.0) -> None:
+                 frame_dropout: float = 0.0, label_from: str | None = None) -> None:
         super().__init__()
         store = resolve_dataset(path)
         self.path = store.uri
@@ -112,6 +117,9 @@ class MERDataset(IterableDataset):
             raise ValueError(f"dropout rates must be in [0, 1] for {MODALITIES}; got "
                              f"{bad_rates}")
         self.dropout = {m: float(rates.get(m, 0.0)) for m in MODALITIES}
+        # train on one presentation modality's perceived label (CREMA-D's voice-only votes:
+        # "audio") instead of the corpus's overall label
+        self.label_from = label_from
         self.frame_dropout = float(frame_dropout)
 
     def set_epoch(self, epoch: int) -> None:
@@ -186,6 +194,11 @@ class MERDataset(IterableDataset):
             labels["frame_keep"] = frame_keep
 
     def _labels(self, meta: dict[str, Any]) -> dict[str, Any]:
+        if self.label_from is not None:
+            entry = next((e for e in meta.get("label_by_modality") or []
+                          if e["modality"] == self.label_from), {})
+            meta = {**meta, "label": entry.get("label"), "soft_label": entry.get("soft_label"),
+                    "sentiment": entry.get("sentiment")}
         canonical = meta.get("label")
         name = canonical if self.view == "canonical" else self.schema.view(self.view, canonical)
         vad = [meta.get(d) for d in ("valence", "arousal", "dominance")]
@@ -193,7 +206,16 @@ class MERDataset(IterableDataset):
         for item in meta.get("soft_label") or []:
             soft[self.schema.classes.index(item["label"])] = item["p"]
         sentiment = meta.get("sentiment")
+        # the all-inclusive multi-hot in the chosen view (a compound sets both of its classes)
+        members = {c if self.view == "canonical" else self.schema.view(self.view, c)
+                   for c in meta.get("label_set") or []}
+        multi_hot = torch.tensor([c in members for c in self.classes], dtype=torch.float32)
+        soft_all = torch.zeros(len(self.schema.classes))
+        for item in meta.get("soft_label_all") or []:
+            soft_all[self.schema.classes.index(item["label"])] = item["p"]
         return {
+            "label_set": multi_hot,
+            "soft_all": soft_all,
             "label": self.classes.index(name) if name in self.classes else -1,
             "vad": torch.tensor([np.nan if v is None else v for v in vad], dtype=torch.float32),
             "vad_mask": torch.tensor([v is not None for v in vad]),

@@ -11,6 +11,7 @@ import polars as pl
 
 from mer_etl.layout import LAYOUT
 from mer_etl.report_items import extractor_sections, png, read, table
+from mer_etl.report_labels import agreement_section, modality_confusion_section
 from mer_etl.store import Store, resolve_dataset
 
 
@@ -179,6 +180,8 @@ def build_report(path: str, out: str | Path) -> Path:
         ("Class balance per split", _balance_section(utts)),
         ("Utterances vs the publishers' counts", _reconciliation_section(card)),
         ("Native label -> canonical label", table(mapping)),
+        ("Annotator agreement", agreement_section(card)),
+        ("Perceived label by presentation modality", modality_confusion_section(utts, out)),
         ("Valence, arousal, dominance per corpus", _vad_plot(utts, out)),
         ("Durations", _duration_plot(status, out)),
         ("Sample rates", _sample_rate_section(status, utts)),

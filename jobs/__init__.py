@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from mer_etl.jobs import (
+    agreement,
     chsims,
     cremad,
     custom,
@@ -87,7 +88,9 @@ def build_manifest(corpus: str | Adapter, root: str, label_version: str = "v1") 
     adapter = corpus if isinstance(corpus, Adapter) else get_adapter(corpus)
     corpus = adapter.name
     fs, path = open_root(root, corpus, adapter.layout)
-    result: ScanResult = adapter.scan(fs, path, load_label_schema(label_version))
+    labels = load_label_schema(label_version)
+    result: ScanResult = adapter.scan(fs, path, labels)
+    agreement.from_ratings(result.rows, result.ratings, labels)
     hash_media(fs, result, corpus)
     flag_known_bad(corpus, result.rows, result.problems)
     if not result.rows:

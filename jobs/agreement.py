@@ -29,13 +29,40 @@ def soft_label(weights: dict[str, float], labels: LabelSchema) -> list[dict[str,
     return [{"label": c, "p": weights[c] / total} for c in labels.classes if weights.get(c)]
 
 
+def from_ratings(rows: list[Any], ratings: list[dict[str, Any]], labels: LabelSchema) -> None:
+    """Fill each rated row's `soft_label_all` (every mention, primary or secondary, one count
+    each), `label_set` (every class mentioned: the all-inclusive multi-hot) and `open_vocab`
+    (the words as the raters wrote them). A word maps through the corpus's vote table, else
+    the label schema's synonym table; a word neither knows stays only in `open_vocab`."""
+    by_utt: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in ratings:
+        by_utt[r["utt_id"]].append(r)
+    for row in rows:
+        mine = by_utt.get(row.utt_id)
+        if not mine:
+            continue
+        votes = labels.corpora.get(row.corpus, {}).get("votes", {})
+        words = [w for r in mine for w in [r.get("primary"), *(r.get("secondary") or [])] if w]
+        counts: dict[str, float] = defaultdict(float)
+        for word in words:
+            entry = votes.get(word)
+            canonical = entry.get("canonical") if entry else labels.normalise(word)
+            if canonical:
+                counts[canonical] += 1
+        row.soft_label_all = soft_label(counts, labels)
+        row.label_set = [c for c in labels.classes if counts.get(c)] or None
+        row.open_vocab = list(dict.fromkeys(words)) or None
+        row.open_vocab_canonical = list(dict.fromkeys(
+            c for c in (labels.normalise(w) for w in words) if c)) or None
+
+
 def entropy(soft: list[dict[str, Any]] | None, n_classes: int) -> float | None:
     """Shannon entropy of a soft label over `n_classes` classes, normalised to [0, 1] (0: every
     vote for one class, 1: votes spread evenly); None without a distribution."""
     if not soft or n_classes < 2:
         return None
-    h = -sum(d["p"] * math.log(d["p"]) for d in soft if d["p"] > 0)
-    return h / math.log(n_classes)
+    h = -sum(d["p"] * math.log(d["p"]) for d in soft if 0 < d["p"] < 1)
+    return max(h, 0.0) / math.log(n_classes)
 
 
 def alpha_from_counts(counts: np.ndarray) -> float | None:

@@ -39,7 +39,11 @@ from mer_etl.jobs.row import Row, RowBuilder
 from mer_etl.schemas.labels import LabelSchema, UnknownLabelError
 
 FIELDS = ["media", "utt_id", "speaker", "split", "start", "end", "transcript", "label",
-          "valence", "arousal", "dominance", "gender", "language", "video", "intensity"]
+          "valence", "arousal", "dominance", "gender", "language", "video", "intensity",
+          "open_vocab", "description", "description_language", "caption_speaker",
+          "caption_style", "caption_emotion", "caption_overall"]
+CAPTIONS = ("speaker", "style", "emotion", "overall")
+VOCAB_SEPARATORS = re.compile(r"\s*[;,|]\s*")
 NUMERIC = {"start", "end", "valence", "arousal", "dominance"}
 CORPUS_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 ROOT = "{root}"  # in manifest / media_root: the corpus root the run was given
@@ -70,7 +74,8 @@ class JobSpec:
     # pattern mode: a regex with named groups over paths under the root, or a list of them for
     # a corpus circulating in several layouts (the first that matches a path reads it)
     pattern: str | list[str] | None = None
-    labels: dict[str, str | None] = field(default_factory=dict)  # native -> canonical | null
+    # native -> canonical | null (no agreement) | [two canonical classes] (a compound)
+    labels: dict[str, str | list[str] | None] = field(default_factory=dict)
     label_names: dict[str, str] = field(default_factory=dict)
     vad_range: tuple[float, float] | None = None
     speakers: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> gender/split
@@ -243,20 +248,31 @@ def default_root(spec: JobSpec) -> str:
 
 
 def check_labels(spec: JobSpec, labels: LabelSchema) -> None:
-    bad = {k: v for k, v in spec.labels.items() if v is not None and v not in labels.classes}
+    """Every target is a canonical class, null, or a compound of two different classes."""
+    def ok(v: Any) -> bool:
+        if isinstance(v, list):
+            return len(set(v)) == 2 and set(v) <= set(labels.classes)
+        return v is None or v in labels.classes
+
+    bad = {k: v for k, v in spec.labels.items() if not ok(v)}
     if bad:
-        raise CorpusError(f"{spec.corpus}: label map targets {bad} are not canonical classes; "
-                          f"known: {', '.join(labels.classes)}")
+        raise CorpusError(f"{spec.corpus}: label map targets {bad} are not canonical classes "
+                          f"(or compounds of two); known: {', '.join(labels.classes)}")
 
 
 def label_section(spec: JobSpec) -> dict[str, Any]:
     """The job's facts and label map as a corpus section of the label schema, so its labels go
     through the same mapper as every built-in corpus's (a null target: no_agreement)."""
+    def entry(native: str, target: Any) -> dict[str, Any]:
+        name = spec.label_names.get(native, native)
+        if target is None:
+            return {"native": name, "status": "no_agreement"}
+        if isinstance(target, list):  # a compound expression: fearful + surprised
+            return {"native": name, "compound": list(target)}
+        return {"native": name, "canonical": target}
+
     section: dict[str, Any] = {"title": spec.title or spec.corpus, "labels": {
-        native: {"native": spec.label_names.get(native, native), "canonical": canonical}
-        if canonical is not None else {"native": spec.label_names.get(native, native),
-                                       "status": "no_agreement"}
-        for native, canonical in spec.labels.items()}}
+        native: entry(native, target) for native, target in spec.labels.items()}}
     if spec.language:
         section["language"] = spec.language
     if spec.vad_range is not None:
@@ -332,7 +348,14 @@ def _row(spec: JobSpec, rows: RowBuilder, values: dict[str, Any], media: str, pa
         gender=values.get("gender") or info.get("gender"),
         split=values.get("split") or info.get("split"), start=values.get("start"),
         end=values.get("end"), transcript=values.get("transcript"),
-        intensity_native=values.get("intensity"), meta={"source": where})
+        intensity_native=values.get("intensity"), meta={"source": where},
+        open_vocab=[w for w in VOCAB_SEPARATORS.split(str(values.get("open_vocab") or ""))
+                    if w] or None,
+        descriptions=[{"text": str(values["description"]),
+                       "language": values.get("description_language") or spec.language,
+                       "source": "human"}] if values.get("description") else None,
+        caption={k: values.get(f"caption_{k}") for k in CAPTIONS}
+        if any(values.get(f"caption_{k}") for k in CAPTIONS) else None)
     row.language = values.get("language") or row.language
     return row
 

@@ -7,9 +7,10 @@ date_created | status | gender | age | level | audio_recording | user_id, and th
 `cleaned_webm/`. `audio_recording` names the file as recorded (`wavs/<name>.webm`); the
 release ships it as `cleaned_webm/<name>.webm`, so the file is found by its name. The emotion
 is spelled both "Surprised" and "Surprise"; `level` (the intensity) goes to
-`intensity_native`, the delivery description to meta. One speaker, so no speaker-independent
-split: ours is text-independent, by the utterance text: crc32(text) % 10 == 0 test, == 1
-validation, else train.
+`intensity_native`; the description of the delivery, a template naming {user_id},
+{transcription} and {emotion}, is filled in and kept in `descriptions` (source: the corpus).
+One speaker, so no speaker-independent split: ours is text-independent, by the utterance
+text: crc32(text) % 10 == 0 test, == 1 validation, else train.
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
                            code=rec["emotion"].strip(), split=split_of(rec["utterance"]),
                            transcript=rec["utterance"].strip(),
                            intensity_native=rec.get("level", "").strip() or None,
-                           meta={"id": rec["id"].strip(), "description": rec.get("description"),
-                                 "gender": rec.get("gender"), "age": rec.get("age"),
-                                 "source": where})
+                           descriptions=_description(rec),
+                           meta={"id": rec["id"].strip(), "gender": rec.get("gender"),
+                                 "age": rec.get("age"), "source": where})
         except UnknownLabelError as exc:
             result.problem(CORPUS, where, "UnknownLabel", str(exc))
             continue
@@ -92,6 +93,18 @@ def scan(fs: AbstractFileSystem, root: str, labels: LabelSchema) -> ScanResult:
     for name in sorted(set(audio) - used):
         result.problem(CORPUS, audio[name], "MediaWithoutLabel", f"{name}: not in metadata.csv")
     return result
+
+
+def _description(rec: dict[str, str]) -> list[dict[str, str]] | None:
+    """The delivery description with its placeholders filled (str.format would trip on any
+    other brace in the text)."""
+    text = (rec.get("description") or "").strip()
+    if not text:
+        return None
+    for key, value in (("{user_id}", "The speaker"), ("{transcription}", rec["utterance"]),
+                       ("{emotion}", rec["emotion"].strip().lower())):
+        text = text.replace(key, value.strip())
+    return [{"text": text, "language": "en", "source": "emns"}]
 
 
 ADAPTER = Adapter(name=CORPUS, layout=LAYOUT, scan=scan)

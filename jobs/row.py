@@ -52,6 +52,13 @@ class Row:
     soft_label: list[dict[str, Any]] | None = None
     label_entropy: float | None = None
     label_by_modality: list[dict[str, Any]] | None = None
+    soft_label_all: list[dict[str, Any]] | None = None
+    label_set: list[str] | None = None
+    label_compound: list[str] | None = None
+    open_vocab: list[str] | None = None
+    open_vocab_canonical: list[str] | None = None
+    descriptions: list[dict[str, Any]] | None = None
+    caption: dict[str, Any] | None = None
     meta: dict[str, Any] | None = None
     # set by hash_media once the media is read
     audio_uri: str | None = None
@@ -102,7 +109,14 @@ class RowBuilder:
             setattr(row, name, value)
         if row.soft_label and row.label_entropy is None:
             row.label_entropy = entropy(row.soft_label, self.vote_classes)
+        if row.open_vocab and row.open_vocab_canonical is None:
+            row.open_vocab_canonical = self.normalised(row.open_vocab)
         return row
+
+    def normalised(self, words: list[str]) -> list[str]:
+        """The canonical classes of open-vocabulary words, in order, once each."""
+        found = (self.labels.normalise(w) for w in words)
+        return list(dict.fromkeys(c for c in found if c))
 
     @cached_property
     def vote_classes(self) -> int:
@@ -128,6 +142,9 @@ class RowBuilder:
         m = self.labels.map_label(self.corpus, code, table)
         row.label_native, row.label_native_name = code, m.native_name
         row.label, row.label_status = m.canonical, m.status
+        if m.compound:  # a compound expression: its two basic classes, and both in the set
+            row.label_compound = list(m.compound)
+            row.label_set = row.label_set or list(m.compound)
 
     def set_vad(self, row: Row, valence: float | None, arousal: float | None,
                 dominance: float | None) -> None:

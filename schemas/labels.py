@@ -30,6 +30,7 @@ class MappedLabel:
     native_name: str
     canonical: str | None
     status: str
+    compound: tuple[str, ...] | None = None  # two basic classes, for a compound expression
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,12 @@ class LabelSchema:
     views: dict[str, dict[str, str]]  # view -> canonical -> view label
     corpora: dict[str, dict[str, Any]]
     sha256: str  # of the whole file (provenance)
-    common_sha256: str = ""  # of what every corpus shares: version, taxonomy, views
+    common_sha256: str = ""  # of what every corpus shares: version, taxonomy, views, synonyms
+    synonyms: dict[str, str] | None = None  # open-vocabulary word -> canonical class
+
+    def normalise(self, word: str) -> str | None:
+        """The canonical class of an open-vocabulary emotion word, or None."""
+        return (self.synonyms or {}).get(word.strip().lower())
 
     def corpus(self, corpus: str) -> dict[str, Any]:
         try:
@@ -81,6 +87,7 @@ class LabelSchema:
             native_name=entry["native"],
             canonical=entry.get("canonical"),
             status=entry.get("status", "labeled"),
+            compound=tuple(entry["compound"]) if entry.get("compound") else None,
         )
 
     def view(self, name: str, canonical: str | None) -> str | None:
@@ -116,15 +123,26 @@ def _check(raw: dict[str, Any], name: str) -> None:
             bad = set(members) - classes
             if bad:
                 raise ValueError(f"{name}: view {view}.{label} names unknown classes {sorted(bad)}")
+    for word, canonical in raw.get("synonyms", {}).items():
+        if word != word.strip().lower() or canonical not in classes:
+            raise ValueError(f"{name}: synonyms.{word}: expected a lower-case word -> a "
+                             f"canonical class, got {canonical!r}")
     for corpus, spec in raw.get("corpora", {}).items():
         for table in ("labels", "votes"):
             for code, entry in spec.get(table, {}).items():
                 where = f"{name}: corpora.{corpus}.{table}.{code}"
                 canonical, status = entry.get("canonical"), entry.get("status", "labeled")
+                compound = entry.get("compound")
                 if status not in statuses:
                     raise ValueError(f"{where}: unknown status {status!r}")
-                if canonical is None and status == "labeled":
-                    raise ValueError(f"{where}: a labeled entry needs a canonical class")
+                if compound is not None and (not isinstance(compound, list)
+                                             or len(set(compound)) != 2
+                                             or not set(compound) <= classes):
+                    raise ValueError(f"{where}: a compound is two different canonical "
+                                     f"classes, got {compound!r}")
+                if canonical is None and compound is None and status == "labeled":
+                    raise ValueError(f"{where}: a labeled entry needs a canonical class (or a "
+                                     "compound of two)")
                 if canonical is not None and canonical not in classes:
                     raise ValueError(f"{where}: {canonical!r} is not a canonical class")
 
@@ -153,5 +171,7 @@ def parse_label_schema(data: bytes, name: str) -> LabelSchema:
         corpora=raw["corpora"],
         sha256=hashlib.sha256(data).hexdigest(),
         common_sha256=_sha({"schema_version": raw["schema_version"],
-                            "taxonomy": raw["taxonomy"], "views": raw.get("views", {})}),
+                            "taxonomy": raw["taxonomy"], "views": raw.get("views", {}),
+                            "synonyms": raw.get("synonyms", {})}),
+        synonyms=raw.get("synonyms", {}),
     )

@@ -57,6 +57,23 @@ MANIFEST_SCHEMA = pa.schema(
         # vote for one class, 1 votes spread evenly (jobs/agreement.py)
         pa.field("label_entropy", pa.float32()),
         pa.field("label_by_modality", BY_MODALITY_TYPE),
+        # from the raters (the ratings table): every class any rater mentioned, primary or
+        # secondary, as a distribution (one count a mention) and as an all-inclusive set
+        pa.field("soft_label_all", SOFT_LABEL_TYPE),
+        pa.field("label_set", pa.list_(pa.string())),
+        # a compound expression: two basic canonical classes (e.g. fearful + surprised)
+        pa.field("label_compound", pa.list_(pa.string())),
+        # open vocabulary: the words as annotated, and their canonical classes through the
+        # label schema's synonym table (words it does not list are left out of the latter)
+        pa.field("open_vocab", pa.list_(pa.string())),
+        pa.field("open_vocab_canonical", pa.list_(pa.string())),
+        # free-text descriptions of the expression: text, its language, who wrote it (human,
+        # the corpus, or a model id)
+        pa.field("descriptions", pa.list_(pa.struct([
+            ("text", pa.string()), ("language", pa.string()), ("source", pa.string())]))),
+        # speech captions (EmotionTalk's four kinds)
+        pa.field("caption", pa.struct([("speaker", pa.string()), ("style", pa.string()),
+                                       ("emotion", pa.string()), ("overall", pa.string())])),
         pa.field("meta", pa.string()),  # JSON object of corpus-specific fields
     ]
 )

@@ -484,7 +484,7 @@ def build_emns(root: Path) -> list[dict]:
     for i, rec in enumerate(records):
         name = Path(emobox_path(rec, "emns")).name
         emotion = "Surprised" if rec["emo"] == "Surprise" and i % 2 else rec["emo"]
-        lines.append(f"{i}|Line {i}, \"said\" with feeling.|{{user_id}} says it {emotion}."
+        lines.append(f"{i}|Line {i}, \"said\" with feeling.|{{user_id}} says it {{emotion}}."
                      f"|{emotion}|2022-09-01|published|Female|20s|{i % 10 + 1}|wavs/{name}|7")
     (root / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return records

@@ -77,7 +77,7 @@ def test_run_inspect_verify(tmp_path):
     dataset = out / "ravdess"
     card = json.loads(mer_etl("inspect", str(dataset), "--json", check=True).stdout)
     assert card["counts"]["utterances"] == 2 and card["name"] == "ravdess"
-    assert "label schema 1.0.0" in mer_etl("inspect", str(dataset), check=True).stdout
+    assert "label schema 1.1.0" in mer_etl("inspect", str(dataset), check=True).stdout
     assert mer_etl("verify", str(dataset), check=True).returncode == 0
     again = mer_etl("run", "ravdess", "--root", str(root), "--out", str(out), check=True)
     assert "up to date" in again.stdout

@@ -231,3 +231,46 @@ def test_id_and_video_from_the_pattern_groups(tmp_path):
     assert sorted(rows) == ["av_A1-001", "av_A1-002", "av_B2-001"] and not m.problems.num_rows
     assert rows["av_A1-001"]["video_uri"].endswith("A1/video/ang/001.mp4")
     assert rows["av_A1-002"]["video_uri"] is None and rows["av_B2-001"]["video_uri"] is None
+
+
+def test_compound_open_vocabulary_descriptions_and_captions(tmp_path):
+    """A C-EXPR-DB-like corpus as a job: compound expressions as time spans of one long video,
+    open-vocabulary words, a description and speech captions per span."""
+    root = tmp_path / "cexpr"
+    write_wav(root / "clip01.wav", 3.0, 16_000)
+    (root / "spans.csv").write_text(
+        "file,start,end,expr,words,desc,style\n"
+        "clip01.wav,0.0,1.0,fearsur,\"startled; scared, amazed\",Eyes wide open.,tense\n"
+        "clip01.wav,1.0,2.5,hap,glee,Broad smile.,\n"
+        "clip01.wav,2.5,3.0,sadang,,,\n")
+    spec = custom.load_job(None, corpus="cexpr", manifest=str(root / "spans.csv"),
+                           language="en", columns={
+                               "media": "file", "start": "start", "end": "end",
+                               "label": "expr", "open_vocab": "words",
+                               "description": "desc", "caption_style": "style",
+                               "utt_id": "expr"},
+                           labels={"fearsur": ["fearful", "surprised"], "hap": "happy",
+                                   "sadang": ["sad", "angry"]})
+    m = jobs.build_manifest(custom.make_adapter(spec), str(root))
+    assert not m.problems.num_rows
+    rows = {r["utt_id"]: r for r in m.table.to_pylist()}
+    fs = rows["cexpr_fearsur"]
+    assert (fs["label"], fs["label_status"], fs["label_compound"], fs["label_set"]) == (
+        None, "labeled", ["fearful", "surprised"], ["fearful", "surprised"])
+    assert (fs["start"], fs["end"]) == (0.0, 1.0)
+    # words kept as written; those the synonym table knows are normalised ("startled": not)
+    assert fs["open_vocab"] == ["startled", "scared", "amazed"]
+    assert fs["open_vocab_canonical"] == ["fearful", "surprised"]
+    assert fs["descriptions"] == [{"text": "Eyes wide open.", "language": "en",
+                                   "source": "human"}]
+    assert fs["caption"] == {"speaker": None, "style": "tense", "emotion": None,
+                             "overall": None}
+    hap = rows["cexpr_hap"]
+    assert (hap["label"], hap["label_compound"], hap["open_vocab_canonical"], hap["caption"]) \
+        == ("happy", None, [], None)
+    assert rows["cexpr_sadang"]["label_compound"] == ["sad", "angry"]
+    with pytest.raises(CorpusError, match="compounds of two"):
+        jobs.build_manifest(custom.make_adapter(custom.load_job(
+            None, corpus="bad", manifest=str(root / "spans.csv"),
+            columns={"media": "file", "label": "expr"},
+            labels={"fearsur": ["fearful", "fearful"]})), str(root))

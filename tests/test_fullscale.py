@@ -177,6 +177,13 @@ def test_msp_podcast_every_release_naming(tmp_path, release):
     assert mine[0]["source"].endswith("labels_detailed.csv:5")
     other = rows["msp_podcast_MSP-PODCAST_0001_0009"]  # O; raters say "Other-Concerned"
     assert other["soft_label"] == [{"label": "other", "p": 1.0}]
+    # from every mention (primary and secondary): the distribution, the all-inclusive set and
+    # the words as the raters wrote them, normalised through the synonym table
+    assert [(d["label"], round(d["p"], 4)) for d in r["soft_label_all"]] == [
+        ("sad", 0.6667), ("worried", 0.3333)]
+    assert (r["label_set"], r["open_vocab"], r["open_vocab_canonical"]) == (
+        ["sad", "worried"], ["Sad", "Concerned"], ["sad", "worried"])
+    assert r["label_entropy"] == 0.0  # three raters, one primary class
 
 
 def test_case_variants_of_real_names_still_land(tmp_path):
@@ -493,6 +500,8 @@ def test_emns_metadata_names_files_as_recorded(tmp_path):
     assert r["audio_uri"].endswith("cleaned_webm/recorded_audio_aDNcd43.webm")
     assert (r["label"], r["speaker"], r["language"]) == ("disgusted", "emns_7", "en")
     assert r["transcript"].startswith("Line ") and r["intensity_native"]
+    assert r["descriptions"] == [{"text": "The speaker says it disgust.", "language": "en",
+                                  "source": "emns"}]
 
 
 def test_every_corpus_has_a_target_its_facts_and_a_full_scale_tree():

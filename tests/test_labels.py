@@ -21,7 +21,7 @@ def schema():
 
 def test_taxonomy_has_the_required_classes(schema):
     assert set(schema.classes) >= REQUIRED_CLASSES
-    assert schema.version == "1.0.0"
+    assert schema.version == "1.1.0"
 
 
 def test_every_supported_corpus_has_a_label_map(schema):

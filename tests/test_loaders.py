@@ -160,3 +160,28 @@ def test_a_dataset_from_before_labels_v2_still_loads(demo_run, tmp_path):
     assert samples[0][1]["modality_mask"].tolist() == [True, False, False]
     assert scan(str(old)).collect().height == 24
     assert class_weights(str(old)).shape == (len(view_classes("canonical")),)
+
+
+def test_label_views_apply_to_the_all_inclusive_set(demo_run):
+    """`label_set` (every class the raters mentioned, or a compound's two) goes through the
+    chosen view like the label: happy + excited is one iemocap4 class, fearful + surprised two
+    ekman7 classes."""
+    meta = {"utt_id": "x", "corpus": "c", "label": None, "label_set": ["happy", "excited"],
+            "soft_label_all": [{"label": "happy", "p": 0.5}, {"label": "excited", "p": 0.5}]}
+    four = MERDataset(demo_run[1].path, label_view="iemocap4", fields=[])._labels(meta)
+    assert [view_classes("iemocap4")[i] for i in four["label_set"].nonzero().flatten()] == [
+        "happy"]
+    assert four["soft_all"].sum() == pytest.approx(1.0) and four["label"] == -1
+    # train on one presentation modality's perceived label instead of the overall one
+    by = {**meta, "label": "happy", "label_by_modality": [
+        {"modality": "audio", "label": "sad", "soft_label": [{"label": "sad", "p": 1.0}],
+         "sentiment": None}, {"modality": "visual", "label": None, "soft_label": None,
+                              "sentiment": -0.5}]}
+    audio = MERDataset(demo_run[1].path, fields=[], label_from="audio")._labels(by)
+    assert view_classes("canonical")[audio["label"]] == "sad" and audio["soft"].max() == 1
+    visual = MERDataset(demo_run[1].path, fields=[], label_from="visual")._labels(by)
+    assert visual["label"] == -1 and visual["sentiment"] == -0.5
+    ekman = MERDataset(demo_run[1].path, label_view="ekman7", fields=[])._labels(
+        {**meta, "label_set": ["fearful", "surprised"]})
+    assert sorted(view_classes("ekman7")[i] for i in ekman["label_set"].nonzero().flatten()) \
+        == ["fearful", "surprised"]

@@ -35,7 +35,7 @@ def test_output_layout_and_card(demo_run):
     assert card["counts"]["by_split"] == {"test": 8, "train": 8, "validation": 8}
     assert set(card["counts"]["by_label"]) == {"neutral", "calm", "happy", "sad", "angry",
                                                 "fearful", "disgusted", "surprised"}
-    assert card["label_schema"]["version"] == "1.0.0"
+    assert card["label_schema"]["version"] == "1.1.0"
     assert card["corpora"]["ravdess"]["utterances"] == 24
     ex = card["extractors"]["egemaps"]
     assert ex["version"] == "3" and ex["config"] == {"feature_set": "eGeMAPSv02", "lld": True,

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 from PIL import Image
 
 MER_ETL = str(Path(sys.executable).with_name("mer-etl"))
@@ -84,3 +85,28 @@ def test_report_renders_in_chromium(demo_run, tmp_path):
     rgb = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int32)
     blue = (rgb[..., 2] > 150) & (rgb[..., 0] < 80)
     assert blue.mean() > 0.01
+
+
+def test_perceived_label_by_presentation_modality(tmp_path):
+    """Audio-only vs audio-visual plurality labels per corpus: a heatmap and its counts; ties
+    (no plurality label) are left out."""
+    from mer_etl.report_labels import agreement_section, modality_confusion_section
+
+    def entry(modality, label):
+        return {"modality": modality, "label": label, "label_native": None, "soft_label": None,
+                "n_votes": 10, "entropy": None, "sentiment": None}
+
+    utts = pl.DataFrame({"corpus": ["cremad"] * 3, "utt_id": ["a", "b", "c"],
+                         "label_by_modality": [
+                             [entry("audio", "angry"), entry("audiovisual", "angry")],
+                             [entry("audio", "sad"), entry("audiovisual", "neutral")],
+                             [entry("audio", None), entry("audiovisual", "sad")]]})
+    html = modality_confusion_section(utts, tmp_path)
+    assert "<th>neutral</th>" in html and "<th>angry</th>" in html  # audio-visual columns
+    assert (tmp_path / "confusion-cremad-audio-audiovisual.png").stat().st_size > 1000
+    assert html.count("<tr>") == 3  # header + angry + sad rows (the tie is left out)
+    card = {"counts": {"agreement": [{"corpus": "cremad", "presentation": "audio",
+                                      "source": "vote counts", "units": 3, "votes": 30,
+                                      "alpha": 0.281, "mean_entropy": 0.46}]}}
+    assert "0.281" in agreement_section(card)
+    assert "before labels v2" in agreement_section({"counts": {}})
