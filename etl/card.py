@@ -11,8 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mer_etl import cues, words
 from mer_etl import version as versioning
-from mer_etl import words
 from mer_etl.jobs import agreement
 from mer_etl.layout import LAYOUT
 from mer_etl.plan import Plan
@@ -103,15 +103,21 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
 
 
 def _views(store: Store, p: Plan) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if cues.UNIT in p.units:
+        used = [e.name for e in p.extractors if e.name in ("egemaps", "asr", "faces")]
+        out[cues.UNIT] = {"table": LAYOUT.cues, "rows": store.read_table(LAYOUT.cues).num_rows,
+                          "sources": {e: [] for e in used}, **cues.settings()}
     srcs = p.views()
     if not srcs:
-        return {}
+        return out
     rows = sum(store.read_table(LAYOUT.view_part(words.UNIT, s)).num_rows
                for s in range(p.n_shards))
-    return {words.UNIT: {"table": LAYOUT.view_glob(words.UNIT), "rows": rows,
-                         "sources": {s.extractor: list(s.frames) for s in srcs},
-                         "rule": "mean of the frames whose centre lies in [start, end); "
-                                 "the nearest frame for shorter words"}}
+    out[words.UNIT] = {"table": LAYOUT.view_glob(words.UNIT), "rows": rows,
+                       "sources": {s.extractor: list(s.frames) for s in srcs},
+                       "rule": "mean of the frames whose centre lies in [start, end); "
+                               "the nearest frame for shorter words"}
+    return out
 
 
 def _status_counts(statuses: pa.Table, name: str) -> dict[str, int]:

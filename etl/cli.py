@@ -293,9 +293,13 @@ def demo(
 
     files = generate(corpus_dir)
     console.print(f"demo corpus: {len(files)} files under {corpus_dir}")
+    names = _split(extractors)
     _run_and_report(RunConfig(corpora=["ravdess"], roots=[str(corpus_dir)], out=out,
-                              name="demo", extractors=_split(extractors), num_cpus=num_cpus,
-                              shard_size=8, reconcile=False))
+                              name="demo", extractors=names, num_cpus=num_cpus,
+                              shard_size=8, reconcile=False,
+                              # the demo shows the face's expressions in its cue text
+                              extractor_config={"faces": {"expressions": True}}
+                              if "faces" in names else {}))
 
 
 # OSError covers what the filesystem says under --out (no space left, permission denied):

@@ -6,6 +6,8 @@ OUT/<name>/<version>/
   utterances.parquet                    manifest + labels (schemas.MANIFEST_SCHEMA)
   errors.parquet                        what failed and why (schemas.ERROR_SCHEMA)
   ratings.parquet                       per-rater labels, where the corpus publishes them
+  cues.parquet                          the cues view: delivery as text (prompt_text), binned
+                                        against each speaker's own baseline
   shards/shard-NNNNNN.tar               base WebDataset shard: <utt_id>.json (labels and meta)
   shards/<extractor>/shard-NNNNNN.tar   the extractor's arrays, same keys in the same order
   features/<extractor>/part-NNNNNN.parquet   one row per utterance with features, by utt_id
@@ -43,6 +45,7 @@ class Layout:
     utterances: str = "utterances.parquet"
     errors: str = "errors.parquet"
     ratings: str = "ratings.parquet"
+    cues: str = "cues.parquet"  # the cues view: one row per utterance (etl/cues.py)
     manifest_problems: str = "manifest_problems.parquet"  # `mer-etl manifest` only
     base: str = "base"  # the unit name of the base shards
 

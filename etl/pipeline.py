@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mer_etl import card as cards
-from mer_etl import runner
+from mer_etl import cues, runner
 from mer_etl.layout import LAYOUT, UnsafeDatasetPath
 from mer_etl.media.fs import sha256_bytes
 from mer_etl.plan import Placement, Plan, RunConfig, plan
@@ -53,6 +53,8 @@ def execute(p: Plan, placement: Placement, t0: float | None = None) -> RunResult
     if left and len(left) < p.n_shards:
         log.info("resuming %s: %d of %d shards left", store.uri, len(left), p.n_shards)
     stats = runner.execute(p, placement, todo)
+    if cues.UNIT in p.units:  # dataset-wide (speaker baselines): built once all shards are in
+        stats["cues_rows"] = cues.write(store, p.manifest)
     stats["computed"] = [ex.name for ex in compute]
     stats["reused"] = reused
     card = cards.write(p, stats, t0)
@@ -75,6 +77,8 @@ def _reuse(p: Plan) -> dict[str, str]:
             # Files go one at a time (a unit can be gigabytes). Status parts sort last, so a
             # mismatch found part-way leaves no shard marked complete with a bad file.
             files = LAYOUT.unit_files(unit, sorted(card["files"]))
+            if not files:  # a dataset-wide view (cues) is rebuilt, never copied
+                continue
             for rel in files:
                 try:
                     data = donor.read_bytes(rel)

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mer_etl import extractors, jobs, words
+from mer_etl import cues, extractors, jobs, words
 from mer_etl import version as versioning
 from mer_etl.layout import LAYOUT
 from mer_etl.schemas.labels import load_label_schema
@@ -142,6 +142,8 @@ def plan(cfg: RunConfig) -> Plan:
                                             "config": output, "extractor": ex.fingerprint()})
     if words.sources(exs):  # the word-aligned view is a unit of its own
         units[words.UNIT] = words.unit_key(units, exs)
+    if cues.applies([ex.name for ex in exs]):  # so is the cues view
+        units[cues.UNIT] = cues.unit_key(units, [ex.name for ex in exs])
     inputs = versioning.version_inputs(manifest, output, [e.fingerprint() for e in exs],
                                        label_schema)
     inputs["units"] = units

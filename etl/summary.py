@@ -122,6 +122,12 @@ def print_summary(store: Store, card: dict[str, Any], console: Console | None = 
     agree = agreement_table(card)
     if agree is not None:
         console.print(agree)
+    if "cues" in card.get("views", {}):
+        cues = store.read_table(card["views"]["cues"]["table"]).select(["utt_id", "prompt_text"])
+        console.print(f"cues view: {cues.num_rows} rows of prompt_text, e.g.")
+        for row in cues.slice(0, 3).to_pylist():
+            console.print(f"  {escape(row['utt_id'])}: {escape(row['prompt_text'])}",
+                          highlight=False)
     if card["extractors"]:
         console.print(status_table(card))
     if card.get("run", {}).get("stage_seconds"):

@@ -1,0 +1,149 @@
+"""The cues view: what a language model reads about an utterance's delivery, as text.
+
+One row per utterance (`cues.parquet`): prosody from eGeMAPS (pitch level and range, loudness)
+and from the ASR words (speaking rate, pauses), each binned against the speaker's own baseline
+(z-score over that speaker's utterances; a speaker with fewer than MIN_BASELINE values falls
+back to the corpus's speakers of the same gender, then to the corpus), the face's active AU
+proxies at the apex frame and their expression words, the transcript, and `prompt_text` built
+from the versioned TEMPLATE. Every threshold and the template are in the card, and in the
+view's content key: the view is rebuilt when any of them, or a feature it reads, changes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from mer_etl import version as versioning
+from mer_etl.layout import LAYOUT
+from mer_etl.store import Store
+
+VERSION = "1"
+UNIT = "cues"
+MIN_BASELINE = 4  # utterances a speaker needs before their own baseline is used
+Z_LOW, Z_HIGH = -1.0, 1.0  # z-scores at or beyond these are "low" / "high"
+PAUSE_S = 0.3  # a gap between ASR words at least this long is a pause
+EGEMAPS = {"pitch": "F0semitoneFrom27.5Hz_sma3nz_amean",
+           "pitch_range": "F0semitoneFrom27.5Hz_sma3nz_pctlrange0-2",
+           "loudness": "loudness_sma3_amean"}
+# AU proxies (schemas/au_proxy.toml) and the words a prompt uses for them when active
+EXPRESSION_WORDS = {"AU01": "raised inner brows", "AU02": "raised outer brows",
+                    "AU04": "lowered brows", "AU05": "wide eyes", "AU06": "raised cheeks",
+                    "AU07": "tightened lids", "AU09": "wrinkled nose", "AU10": "raised upper lip",
+                    "AU12": "smiling", "AU14": "dimpling", "AU15": "lip corners down",
+                    "AU17": "raised chin", "AU20": "stretched lips", "AU23": "tightened lips",
+                    "AU26": "open jaw", "AU28": "sucked lips", "AU43": "closed eyes"}
+TEMPLATE = ('Transcript: "{transcript}". Voice, relative to this speaker: {voice}. '
+            "Face: {face}.")
+
+
+def applies(extractors: list[str]) -> bool:
+    return bool({"egemaps", "asr", "faces"} & set(extractors))
+
+
+def settings() -> dict[str, Any]:
+    """What the view's rows depend on besides the features: hashed and written to the card."""
+    return {"version": VERSION, "min_baseline": MIN_BASELINE, "z_low": Z_LOW, "z_high": Z_HIGH,
+            "pause_s": PAUSE_S, "egemaps": EGEMAPS, "expression_words": EXPRESSION_WORDS,
+            "template": TEMPLATE}
+
+
+def unit_key(units: dict[str, str], extractors: list[str]) -> str:
+    used = [e for e in ("egemaps", "asr", "faces") if e in extractors]
+    return versioning.digest({"view": UNIT, **settings(), "base": units[LAYOUT.base],
+                              **{e: units[e] for e in used}})
+
+
+def _features(store: Store, name: str, columns: list[str]) -> pl.DataFrame | None:
+    if not store.exists(LAYOUT.feature_part(name, 0)):
+        return None
+    frame = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob(name)}")
+    have = [c for c in columns if c in frame.collect_schema().names()]
+    return frame.select(["utt_id", *have]).collect()
+
+
+def _asr_cues(words: list[dict[str, Any]] | None) -> tuple[float | None, int | None]:
+    """(words per second of speech, pauses) from timed words."""
+    timed = [w for w in words or [] if w.get("start") is not None and w.get("end") is not None]
+    if len(timed) < 2:
+        return None, None
+    span = timed[-1]["end"] - timed[0]["start"]
+    pauses = sum(b["start"] - a["end"] >= PAUSE_S for a, b in itertools.pairwise(timed))
+    return (len(timed) / span if span > 0 else None), int(pauses)
+
+
+def baseline_z(df: pl.DataFrame, col: str) -> pl.DataFrame:
+    """z-score of `col` against the speaker's own utterances, falling back to the corpus's
+    same-gender speakers, then the corpus; which baseline was used goes to `<col>_baseline`."""
+    out = df
+    levels = [("speaker", ["corpus", "speaker"]), ("gender", ["corpus", "gender"]),
+              ("corpus", ["corpus"])]
+    z, which = pl.lit(None, pl.Float64), pl.lit(None, pl.String)
+    for name, keys in reversed(levels):  # most specific last: it wins where usable
+        usable = (pl.col(col).is_not_null().sum().over(keys) >= MIN_BASELINE) & \
+            pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
+        mean, sd = pl.col(col).mean().over(keys), pl.col(col).std().over(keys)
+        zz = pl.when(sd > 0).then((pl.col(col) - mean) / sd).otherwise(0.0)
+        z = pl.when(usable & pl.col(col).is_not_null()).then(zz).otherwise(z)
+        which = pl.when(usable & pl.col(col).is_not_null()).then(pl.lit(name)).otherwise(which)
+    out = out.with_columns(z.alias(f"{col}_z"), which.alias(f"{col}_baseline"))
+    return out.with_columns(
+        pl.when(pl.col(f"{col}_z") <= Z_LOW).then(pl.lit("low"))
+        .when(pl.col(f"{col}_z") >= Z_HIGH).then(pl.lit("high"))
+        .when(pl.col(f"{col}_z").is_not_null()).then(pl.lit("normal"))
+        .otherwise(None).alias(f"{col}_bin"))
+
+
+def build(store: Store, manifest: pa.Table) -> pl.DataFrame:
+    df = pl.from_arrow(manifest.select(["utt_id", "corpus", "speaker", "gender", "transcript"]))
+    assert isinstance(df, pl.DataFrame)
+    eg = _features(store, "egemaps", list(EGEMAPS.values()))
+    if eg is not None:
+        df = df.join(eg.rename({v: k for k, v in EGEMAPS.items() if v in eg.columns}),
+                     on="utt_id", how="left")
+    asr = _features(store, "asr", ["text", "words"])
+    if asr is not None:
+        rate_pause = [_asr_cues(w) for w in asr["words"].to_list()]
+        df = df.join(asr.select("utt_id", pl.col("text").alias("asr_text"),
+                                pl.Series("rate", [r for r, _ in rate_pause], pl.Float64),
+                                pl.Series("pauses", [p for _, p in rate_pause], pl.Int64)),
+                     on="utt_id", how="left")
+    faces = _features(store, "faces", ["apex_units", "apex_time"])
+    if faces is not None:
+        df = df.join(faces, on="utt_id", how="left")
+    for col in ("pitch", "pitch_range", "loudness", "rate", "pauses"):
+        if col in df.columns:
+            df = baseline_z(df.with_columns(pl.col(col).cast(pl.Float64)), col)
+    rows = [_prompt(r) for r in df.iter_rows(named=True)]
+    return df.with_columns(pl.Series("cues_json", [j for j, _ in rows], pl.String),
+                           pl.Series("prompt_text", [t for _, t in rows], pl.String))
+
+
+def _prompt(r: dict[str, Any]) -> tuple[str, str]:
+    voice = {k.replace("_", " "): r.get(f"{k}_bin")
+             for k in ("pitch", "pitch_range", "loudness", "rate", "pauses")
+             if r.get(f"{k}_bin")}
+    units = r.get("apex_units") or []
+    face = ([EXPRESSION_WORDS.get(u, u) for u in units] if "apex_units" in r else None)
+    transcript = r.get("transcript") or r.get("asr_text") or ""
+    cues = {"transcript": transcript, "voice": voice, "face": face,
+            "apex_time": r.get("apex_time")}
+    text = TEMPLATE.format(
+        transcript=transcript.strip(),
+        voice=", ".join(f"{k} {v}" for k, v in voice.items()) or "not measured",
+        face=("not measured" if face is None else ", ".join(face) or "no active units")
+        + (f" (apex at {r['apex_time']:.1f} s)" if face and r.get("apex_time") is not None
+           and not np.isnan(r["apex_time"]) else ""))
+    return json.dumps(cues, ensure_ascii=False, sort_keys=True), text
+
+
+def write(store: Store, manifest: pa.Table) -> int:
+    """Build and write the cues table; returns its rows."""
+    table = build(store, manifest)
+    store.write_table(LAYOUT.cues, table.to_arrow())
+    return table.height
