@@ -256,6 +256,26 @@ def report(
     console.print(f"report: {target}")
 
 
+@app.command()
+def export(
+    path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
+    format: Annotated[str, typer.Option("--format", help="sharegpt (LLaMA-Factory), merr "
+                                        "(Emotion-LLaMA) or hf (Hugging Face datasets)")],
+    out: Annotated[Path, typer.Option(help="folder for the export")],
+    label_view: Annotated[str, typer.Option(help="canonical, iemocap4, ekman7, ...")] =
+        "canonical",
+    split: Annotated[str | None, typer.Option(help="only this split")] = None,
+    cues: Annotated[bool, typer.Option(help="add the cues view's text to the prompt")] = True,
+    target: Annotated[str, typer.Option(help="label, open_vocab or description")] = "label",
+) -> None:
+    """Write instruction-tuning files for multimodal LLMs from a dataset."""
+    from mer_etl.export import export as run_export
+
+    files = run_export(path, format, out, label_view=label_view, split=split, cues=cues,
+                       target=target)
+    console.print(f"export ({format}): {', '.join(str(f) for f in files)}")
+
+
 @app.command(name="retry-errors")
 def retry_errors_cmd(
     path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],

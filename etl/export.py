@@ -1,0 +1,160 @@
+"""Instruction-tuning exports for multimodal LLMs, from a dataset version.
+
+Formats (FORMATS), each written as the project that trains on it reads it:
+- `sharegpt`: LLaMA-Factory's ShareGPT layout (data/README.md: `conversations` of `from`
+  human/gpt turns, `system`, multimodal `audios`/`videos` lists whose files the `<audio>` and
+  `<video>` placeholders in the human turn stand for, in order) plus the `dataset_info.json`
+  entry that registers it. A span inside a longer file is in `mer_span` (LLaMA-Factory reads
+  whole files: cut the clips first, or export corpora of one utterance per file).
+- `merr`: Emotion-LLaMA's MERR annotation: a JSON object keyed by sample name with `AU_list`,
+  `visual_prior_list`, `audio_prior_list`, `peak_index`, `peak_AU_list`, `pseu_emotion`,
+  `caption` and `text`, and the `<name> <frames> <emotion>` TXT list beside it. AUs are the
+  faces extractor's AU proxies (schemas/au_proxy.toml), not OpenFace's.
+- `hf`: a Parquet file Hugging Face `datasets` loads with `audio` as an `Audio` feature.
+
+The human turn asks for the emotion in the chosen label view (its classes listed), carries the
+subtitle and, with `cues`, the cues view's prompt text; the target is the label's name (or the
+open-vocabulary words, or the first description). The template and format version are in the
+export's `export.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from mer_etl.layout import LAYOUT
+from mer_etl.loaders import view_classes
+from mer_etl.schemas.labels import load_label_schema
+from mer_etl.store import resolve_dataset
+
+FORMAT_VERSION = "1"
+FORMATS = ("sharegpt", "merr", "hf")
+TARGETS = ("label", "open_vocab", "description")
+QUESTION = ("What emotion does the speaker express? Answer with one of: {classes}.")
+SYSTEM = "You are an expert in recognising emotions from speech, faces and words."
+
+
+def _rows(path: str, label_view: str, split: str | None, target: str) -> list[dict[str, Any]]:
+    store = resolve_dataset(path)
+    utts = pl.read_parquet(f"{store.uri}/{LAYOUT.utterances}")
+    if split is not None:
+        utts = utts.filter(pl.col("split") == split)
+    if store.exists(LAYOUT.cues):
+        cues = pl.read_parquet(f"{store.uri}/{LAYOUT.cues}", columns=["utt_id", "prompt_text"])
+        utts = utts.join(cues, on="utt_id", how="left")
+    if store.exists(LAYOUT.feature_part("faces", 0)):
+        faces = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob('faces')}")
+        cols = [c for c in ("apex_frame", "apex_units", "au_proxy_mean", "frame_times")
+                if c in faces.collect_schema().names()]
+        utts = utts.join(faces.select(["utt_id", *cols]).collect(), on="utt_id", how="left")
+    schema = load_label_schema()
+    out = []
+    for r in utts.iter_rows(named=True):
+        name = (r["label"] if label_view == "canonical"
+                else schema.view(label_view, r["label"]))
+        answer = {"label": name,
+                  "open_vocab": ", ".join(r.get("open_vocab") or []) or None,
+                  "description": (r.get("descriptions") or [{}])[0].get("text")}[target]
+        if answer:
+            out.append({**r, "answer": answer})
+    return out
+
+
+def _human(r: dict[str, Any], classes: list[str], cues: bool, placeholders: str) -> str:
+    parts = [placeholders + QUESTION.format(classes=", ".join(classes))]
+    if r.get("transcript"):
+        parts.append(f'Subtitle: "{r["transcript"]}"')
+    if cues and r.get("prompt_text"):
+        parts.append(f"Cues: {r['prompt_text']}")
+    return "\n".join(parts)
+
+
+def _local(uri: str | None) -> str | None:
+    return uri.removeprefix("file://") if uri else None
+
+
+def export(path: str, fmt: str, out: str | Path, label_view: str = "canonical",
+           split: str | None = None, cues: bool = True, target: str = "label") -> list[Path]:
+    """Write the export; returns the files written."""
+    if fmt not in FORMATS or target not in TARGETS:
+        raise ValueError(f"export: format must be one of {FORMATS} and target one of "
+                         f"{TARGETS}; got {fmt!r}, {target!r}")
+    classes = view_classes(label_view)
+    rows = _rows(path, label_view, split, target)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {"sharegpt": _sharegpt, "merr": _merr, "hf": _hf}[fmt](rows, classes, cues, out)
+    meta = out / "export.json"
+    meta.write_text(json.dumps({
+        "format": fmt, "format_version": FORMAT_VERSION, "dataset": str(path),
+        "label_view": label_view, "split": split, "cues": cues, "target": target,
+        "question": QUESTION, "system": SYSTEM, "samples": len(rows)}, indent=2))
+    return [*written, meta]
+
+
+def _sharegpt(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
+              ) -> list[Path]:
+    data = []
+    for r in rows:
+        audios = [_local(r["audio_uri"])] if r.get("audio_uri") else []
+        videos = [_local(r["video_uri"])] if r.get("video_uri") else []
+        tags = "<video>" * len(videos) + "<audio>" * len(audios)
+        item: dict[str, Any] = {
+            "conversations": [{"from": "human", "value": _human(r, classes, cues, tags)},
+                              {"from": "gpt", "value": r["answer"]}],
+            "system": SYSTEM, "audios": audios, "videos": videos, "id": r["utt_id"]}
+        if r.get("start") is not None or r.get("end") is not None:
+            item["mer_span"] = {"start": r.get("start"), "end": r.get("end")}
+        data.append(item)
+    (out / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1))
+    info = {"mer_etl": {"file_name": "data.json", "formatting": "sharegpt",
+                        "columns": {"messages": "conversations", "system": "system",
+                                    "audios": "audios", "videos": "videos"}}}
+    (out / "dataset_info.json").write_text(json.dumps(info, indent=2))
+    return [out / "data.json", out / "dataset_info.json"]
+
+
+def _merr(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
+          ) -> list[Path]:
+    from mer_etl.cues import EXPRESSION_WORDS
+    from mer_etl.extractors.expressions import au_table
+
+    units = list(au_table()["proxies"])
+    data, lines = {}, []
+    for r in rows:
+        means = r.get("au_proxy_mean") or []
+        active = [u for u, v in zip(units, means, strict=False) if v is not None and v >= 0.5]
+        peak = r.get("apex_units") or []
+        frames = len(r.get("frame_times") or [])
+        data[r["utt_id"]] = {
+            "AU_list": active, "visual_prior_list": [EXPRESSION_WORDS[u] for u in active],
+            "audio_prior_list": r.get("prompt_text") or "",
+            "peak_index": str(r["apex_frame"]) if r.get("apex_frame") not in (None, -1) else "",
+            "peak_AU_list": peak, "pseu_emotion": r["answer"],
+            "caption": r.get("prompt_text") if cues else "", "text": r.get("transcript") or ""}
+        lines.append(f"{r['utt_id']} {frames} {r['answer']}")
+    (out / "MERR.json").write_text(json.dumps(data, ensure_ascii=False, indent=2))
+    (out / "MERR.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    return [out / "MERR.json", out / "MERR.txt"]
+
+
+def _hf(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path) -> list[Path]:
+    from datasets import Audio, Dataset
+
+    ds = Dataset.from_dict({
+        "utt_id": [r["utt_id"] for r in rows],
+        "audio": [_local(r["audio_uri"]) for r in rows],
+        "start": [r.get("start") for r in rows], "end": [r.get("end") for r in rows],
+        "question": [_human(r, classes, cues, "") for r in rows],
+        "answer": [r["answer"] for r in rows],
+        "label": [r.get("label") for r in rows], "corpus": [r["corpus"] for r in rows],
+        "split": [r.get("split") for r in rows]})
+    ds = ds.cast_column("audio", Audio(decode=False))
+    target = out / "data" / "train-00000-of-00001.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_parquet(str(target))
+    return [target]
