@@ -63,9 +63,10 @@ class MERDataset(IterableDataset):
     (valence, arousal, dominance; NaN when missing) with `vad_mask`, `soft` (distribution over
     the canonical classes), `soft_all` (the same from every rater mention), `label_set` (the
     all-inclusive multi-hot over the view's classes), `sentiment` (NaN when missing), `present`
-    (bool per PRESENCE: audio, video, a face found, a transcript), `modality_mask` (bool per
-    MODALITIES: the sample's features of that modality are there and were not dropped), and
-    `utt_id`, `corpus`.
+    (bool per PRESENCE: audio, video, a face found, a transcript), `frame_masks` (per frame:
+    `face` where the target face was found, `voiced` where eGeMAPS's F0 is above 0, for the
+    features loaded), `modality_mask` (bool per MODALITIES: the sample's features of that
+    modality are there and were not dropped), and `utt_id`, `corpus`.
 
     Missing-modality training: `modality_dropout` (a rate, or a rate per modality) removes a
     whole modality's features (zeros; text becomes empty) and clears its mask;
@@ -109,6 +110,9 @@ class MERDataset(IterableDataset):
         self.groups = [shard_urls(self.path)] + [shard_urls(self.path, e) for e in self.extractors]
         self.presents = {e: card["extractors"][e].get("presents") or _PRESENTS.get(e, "audio")
                          for e in self.extractors}
+        # the voiced-frame mask reads eGeMAPS's F0 descriptor (0 where unvoiced)
+        lld = card["extractors"].get("egemaps", {}).get("lld") or []
+        self.f0 = next((i for i, n in enumerate(lld) if n.startswith("F0semitone")), None)
         rates = (modality_dropout if isinstance(modality_dropout, dict)
                  else dict.fromkeys(MODALITIES, modality_dropout))
         bad_rates = {k: v for k, v in {**rates, "frames": frame_dropout}.items()
@@ -171,8 +175,21 @@ class MERDataset(IterableDataset):
         labels["present"] = torch.tensor([bool(meta.get("audio_uri")),
                                           bool(meta.get("video_uri")), face,
                                           bool(meta.get("transcript") or has["text"])])
+        labels["frame_masks"] = self._frame_masks(features)
         self._drop(features, labels, has, meta["utt_id"])
         return features, labels
+
+    def _frame_masks(self, features: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Per frame, where the modality is really there: `face` per sampled video frame (the
+        target face found), `voiced` per eGeMAPS LLD frame (F0 above 0: voiced speech)."""
+        masks = {}
+        score = features.get("faces.score")
+        if isinstance(score, torch.Tensor):
+            masks["face"] = ~torch.isnan(score)
+        lld = features.get("egemaps.lld")
+        if isinstance(lld, torch.Tensor) and self.f0 is not None and lld.ndim == 2:
+            masks["voiced"] = lld[:, self.f0] > 0
+        return masks
 
     def _drop(self, features: dict[str, Any], labels: dict[str, Any], has: dict[str, bool],
               utt_id: str) -> None:

@@ -128,6 +128,13 @@ def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
     assert len(hanks["blendshapes"]) == 10 and len(hanks["blendshapes"][0]) == 52
     assert len(hanks["au_proxy_mean"]) == 17 and 0 <= hanks["apex_frame"] < 10
     assert feats["ravdess_01-02-01-01-01-01"]["apex_units"] == []
+    # the loader's per-frame face mask: every frame of the photo, none of the black video
+    from mer_etl.loaders import MERDataset
+
+    masks = {lab["utt_id"]: lab["frame_masks"]["face"]
+             for _, lab in MERDataset(result.path, fields=["faces.score"], skip_failed=True)}
+    assert masks["ravdess_01-01-01-01-01-01"].all() and len(masks["ravdess_01-01-01-01-01-01"])
+    assert not masks["ravdess_01-02-01-01-01-01"].any()
     card = result.card["extractors"]["faces"]
     assert card["au_proxy"]["AU12"] == "lip corner puller"
     assert "face_landmarker.task" in card["models"]

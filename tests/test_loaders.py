@@ -105,10 +105,13 @@ def test_modality_presence_and_seeded_dropout(demo_run):
     frames removed at a rate, from a generator seeded per sample, with the masks applied."""
     path = demo_run[1].path
     plain = {lab["utt_id"]: (f, lab) for f, lab in MERDataset(path, fields=["egemaps.lld"])}
-    _, lab = next(iter(plain.values()))
+    first, lab = next(iter(plain.values()))
     # RAVDESS demo: audio and video media, no face extractor run, the statement's text
     assert lab["present"].tolist() == [True, True, False, True]
     assert lab["modality_mask"].tolist() == [True, False, False]  # egemaps: audio only
+    # per frame: voiced where eGeMAPS's F0 is above 0 (espeak speech has both kinds of frame)
+    voiced = lab["frame_masks"]["voiced"]
+    assert voiced.shape == (first["egemaps.lld"].shape[0],) and 0 < voiced.sum() < len(voiced)
 
     def masks(seed: int, **kw) -> dict[str, list[bool]]:
         ds = MERDataset(path, fields=["egemaps.lld"], seed=seed, **kw)
