@@ -44,7 +44,8 @@ def _rows(path: str, label_view: str, split: str | None, target: str) -> list[di
     if split is not None:
         utts = utts.filter(pl.col("split") == split)
     if store.exists(LAYOUT.cues):
-        cues = pl.read_parquet(f"{store.uri}/{LAYOUT.cues}", columns=["utt_id", "prompt_text"])
+        cues = pl.read_parquet(f"{store.uri}/{LAYOUT.cues}",
+                               columns=["utt_id", "prompt_text", "cues_json"])
         utts = utts.join(cues, on="utt_id", how="left")
     if store.exists(LAYOUT.feature_part("faces", 0)):
         faces = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob('faces')}")
@@ -132,7 +133,7 @@ def _merr(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
         frames = len(r.get("frame_times") or [])
         data[r["utt_id"]] = {
             "AU_list": active, "visual_prior_list": [EXPRESSION_WORDS[u] for u in active],
-            "audio_prior_list": r.get("prompt_text") or "",
+            "audio_prior_list": _voice(r.get("cues_json")),
             "peak_index": str(r["apex_frame"]) if r.get("apex_frame") not in (None, -1) else "",
             "peak_AU_list": peak, "pseu_emotion": r["answer"],
             "caption": r.get("prompt_text") if cues else "", "text": r.get("transcript") or ""}
@@ -142,9 +143,20 @@ def _merr(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
     return [out / "MERR.json", out / "MERR.txt"]
 
 
-def _hf(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path) -> list[Path]:
-    from datasets import Audio, Dataset
+def _voice(cues_json: str | None) -> str:
+    """The voice part of the cues ("pitch high, loudness normal, ..."), MERR's audio prior."""
+    voice = json.loads(cues_json).get("voice", {}) if cues_json else {}
+    return ", ".join(f"{k} {v}" for k, v in voice.items())
 
+
+def _hf(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path) -> list[Path]:
+    from datasets import Audio, Dataset, Features, Value
+
+    text = Value("string")
+    # paths first, cast to Audio after: building with Audio would encode (needs torchcodec)
+    features = Features({"utt_id": text, "audio": text, "start": Value("float64"),
+                         "end": Value("float64"), "question": text, "answer": text,
+                         "label": text, "corpus": text, "split": text})
     ds = Dataset.from_dict({
         "utt_id": [r["utt_id"] for r in rows],
         "audio": [_local(r["audio_uri"]) for r in rows],
@@ -152,7 +164,7 @@ def _hf(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path) -
         "question": [_human(r, classes, cues, "") for r in rows],
         "answer": [r["answer"] for r in rows],
         "label": [r.get("label") for r in rows], "corpus": [r["corpus"] for r in rows],
-        "split": [r.get("split") for r in rows]})
+        "split": [r.get("split") for r in rows]}, features=features)
     ds = ds.cast_column("audio", Audio(decode=False))
     target = out / "data" / "train-00000-of-00001.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -70,6 +70,7 @@ def test_merr_export(demo_run, tmp_path):
     assert len(data) == 24
     item = data["ravdess_01-05-01-01-01-02"]
     assert item["pseu_emotion"] == "angry" and item["caption"] == ""
+    assert "pitch " in item["audio_prior_list"]  # the voice part of the cues
 
 
 def test_hf_export_loads_with_an_audio_feature(demo_run, tmp_path):
@@ -79,6 +80,7 @@ def test_hf_export_loads_with_an_audio_feature(demo_run, tmp_path):
     ds = load_dataset("parquet", data_files=str(tmp_path / "hf" / "data" / "*.parquet"),
                       split="train")
     assert isinstance(ds.features["audio"], Audio)
+    assert ds.features["start"].dtype == "float64"  # typed even where every span is null
     assert ds.num_rows == 8 and set(ds["split"]) == {"train"}
     assert Path(ds[0]["audio"]["path"]).is_file()
 
