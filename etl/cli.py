@@ -259,8 +259,8 @@ def report(
 @app.command()
 def export(
     path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
-    format: Annotated[str, typer.Option("--format", help="sharegpt (LLaMA-Factory), merr "
-                                        "(Emotion-LLaMA) or hf (Hugging Face datasets)")],
+    format: Annotated[str, typer.Option("--format", help="sharegpt (LLaMA-Factory), qwen-vl, "
+                                        "llava, merr (Emotion-LLaMA) or hf (HF datasets)")],
     out: Annotated[Path, typer.Option(help="folder for the export")],
     label_view: Annotated[str, typer.Option(help="canonical, iemocap4, ekman7, ...")] =
         "canonical",

@@ -10,6 +10,11 @@ Formats (FORMATS), each written as the project that trains on it reads it:
   `visual_prior_list`, `audio_prior_list`, `peak_index`, `peak_AU_list`, `pseu_emotion`,
   `caption` and `text`, and the `<name> <frames> <emotion>` TXT list beside it. AUs are the
   faces extractor's AU proxies (schemas/au_proxy.toml), not OpenFace's.
+- `qwen-vl`: the LLaVA-style list Qwen2.5-VL's fine-tuning code reads: `video` (a path) and
+  `conversations` whose human turn starts with `<video>\n`; samples without video are left out.
+- `llava`: LLaVA's list of `image` (a path) and `conversations` whose human turn starts with
+  `<image>\n`; the image is the target face's crop at the apex frame (the faces extractor's
+  crops, written as JPEG files beside the JSON); samples without a face crop are left out.
 - `hf`: a Parquet file Hugging Face `datasets` loads with `audio` as an `Audio` feature.
 
 The human turn asks for the emotion in the chosen label view (its classes listed), carries the
@@ -32,7 +37,7 @@ from mer_etl.schemas.labels import load_label_schema
 from mer_etl.store import resolve_dataset
 
 FORMAT_VERSION = "1"
-FORMATS = ("sharegpt", "merr", "hf")
+FORMATS = ("sharegpt", "qwen-vl", "llava", "merr", "hf")
 TARGETS = ("label", "open_vocab", "description")
 QUESTION = ("What emotion does the speaker express? Answer with one of: {classes}.")
 SYSTEM = "You are an expert in recognising emotions from speech, faces and words."
@@ -88,7 +93,10 @@ def export(path: str, fmt: str, out: str | Path, label_view: str = "canonical",
     rows = _rows(path, label_view, split, target)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = {"sharegpt": _sharegpt, "merr": _merr, "hf": _hf}[fmt](rows, classes, cues, out)
+    if fmt == "llava":
+        _attach_crops(path, rows)
+    written = {"sharegpt": _sharegpt, "qwen-vl": _qwen_vl, "llava": _llava, "merr": _merr,
+               "hf": _hf}[fmt](rows, classes, cues, out)
     meta = out / "export.json"
     meta.write_text(json.dumps({
         "format": fmt, "format_version": FORMAT_VERSION, "dataset": str(path),
@@ -117,6 +125,60 @@ def _sharegpt(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: P
                                     "audios": "audios", "videos": "videos"}}}
     (out / "dataset_info.json").write_text(json.dumps(info, indent=2))
     return [out / "data.json", out / "dataset_info.json"]
+
+
+def _llava_style(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path,
+                 key: str, token: str) -> list[Path]:
+    data = [{"id": r["utt_id"], key: r[key],
+             "conversations": [{"from": "human",
+                                "value": _human(r, classes, cues, token + "\n")},
+                               {"from": "gpt", "value": r["answer"]}]}
+            for r in rows if r.get(key)]
+    (out / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1))
+    return [out / "data.json"]
+
+
+def _qwen_vl(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
+             ) -> list[Path]:
+    for r in rows:
+        r["video"] = _local(r.get("video_uri"))
+    return _llava_style(rows, classes, cues, out, "video", "<video>")
+
+
+def _llava(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
+           ) -> list[Path]:
+    folder = out / "images"
+    folder.mkdir(exist_ok=True)
+    written = []
+    for r in rows:
+        crop = r.pop("_crop", None)
+        r["image"] = None
+        if crop:
+            path = folder / f"{r['utt_id']}.jpg"
+            path.write_bytes(crop)
+            r["image"] = str(path)
+            written.append(path)
+    return [*_llava_style(rows, classes, cues, out, "image", "<image>"), *written]
+
+
+def _attach_crops(path: str, rows: list[dict[str, Any]]) -> None:
+    """Each row's target-face crop at its apex frame (else the first frame with the face)."""
+    store = resolve_dataset(path)
+    if not store.exists(LAYOUT.feature_part("faces", 0)):
+        return
+    faces = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob('faces')}")
+    names = faces.collect_schema().names()
+    crops = faces.select(["utt_id", "crops", *(["apex_frame"] if "apex_frame" in names
+                                               else [])]).collect()
+    by_id = {r["utt_id"]: r for r in crops.iter_rows(named=True)}
+    for r in rows:
+        found = by_id.get(r["utt_id"])
+        if not found or not found["crops"]:
+            continue
+        apex = found.get("apex_frame")
+        order = ([apex] if apex is not None and apex >= 0 else []) + \
+            list(range(len(found["crops"])))
+        r["_crop"] = next((found["crops"][i] for i in order if found["crops"][i]), None)
 
 
 def _merr(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path

@@ -64,6 +64,25 @@ def test_sharegpt_export(demo_run, tmp_path):
     assert (meta["format"], meta["format_version"], meta["samples"]) == ("sharegpt", "1", 12)
 
 
+def read_llava_style(folder: Path, key: str, token: str) -> list[dict]:
+    """LLaVA's layout (also what Qwen2.5-VL's fine-tuning code reads): a list of {id, <key>: a
+    media path, conversations: human then gpt}, the human turn starting with `<token>\n` and
+    naming the media once."""
+    data = json.loads((folder / "data.json").read_text())
+    for item in data:
+        human, gpt = item["conversations"]
+        assert (human["from"], gpt["from"]) == ("human", "gpt")
+        assert human["value"].startswith(token + "\n") and human["value"].count(token) == 1
+        assert Path(item[key]).is_file() and gpt["value"]
+    return data
+
+
+def test_qwen_vl_export(demo_run, tmp_path):
+    export(demo_run[1].path, "qwen-vl", tmp_path / "q", label_view="ekman7")
+    data = read_llava_style(tmp_path / "q", "video", "<video>")
+    assert len(data) == 21 and all(d["video"].endswith(".mp4") for d in data)
+
+
 def test_merr_export(demo_run, tmp_path):
     export(demo_run[1].path, "merr", tmp_path / "merr", cues=False)
     data = read_merr(tmp_path / "merr")

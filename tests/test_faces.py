@@ -135,6 +135,14 @@ def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
              for _, lab in MERDataset(result.path, fields=["faces.score"], skip_failed=True)}
     assert masks["ravdess_01-01-01-01-01-01"].all() and len(masks["ravdess_01-01-01-01-01-01"])
     assert not masks["ravdess_01-02-01-01-01-01"].any()
+    # LLaVA export: the face crop at the apex frame is the image (no face: no sample)
+    from mer_etl.export import export
+
+    export(result.path, "llava", tmp_path / "llava")
+    (item,) = json.loads((tmp_path / "llava" / "data.json").read_text())
+    assert item["id"] == "ravdess_01-01-01-01-01-01"
+    assert Image.open(item["image"]).size == (112, 112)
+    assert item["conversations"][0]["value"].startswith("<image>\n")
     card = result.card["extractors"]["faces"]
     assert card["au_proxy"]["AU12"] == "lip corner puller"
     assert "face_landmarker.task" in card["models"]
