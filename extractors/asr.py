@@ -89,6 +89,7 @@ def resolve_model(ref: str) -> Path:
 
 class AsrExtractor(Extractor):
     name = "asr"
+    device_sensitive = True
     version = "1"
     words = "words"  # the word view aligns frame-level features to these
     nan_ok = "NaN is the score of a word the aligner could not time (digits, symbols)"

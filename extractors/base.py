@@ -90,6 +90,9 @@ class Extractor(ABC):
     name: ClassVar[str]
     version: ClassVar[str]  # bump when outputs change for the same input and config
     modality: ClassVar[str] = "audio"  # which decoded stream `extract` receives
+    # outputs can differ between CPU and GPU runs (kernels, fp16): the device kind is then part
+    # of the fingerprint, so a version never claims a byte-identity it does not have
+    device_sensitive: ClassVar[bool] = False
     # Why NaN may appear in an ok output (None: never). The engine fails an utterance whose
     # arrays hold NaN or Inf unless the extractor documents what NaN means here.
     nan_ok: ClassVar[str | None] = None
@@ -125,12 +128,15 @@ class Extractor(ABC):
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything about this extractor that the dataset version depends on."""
-        return {
+        out = {
             "name": self.name,
             "version": self.version,
             "config": self.config,
             "models": self.model_checksums(),
         }
+        if self.device_sensitive and not self.device.startswith("cpu"):
+            out["device"] = self.device.split(":")[0]  # cuda:0 and cuda:1 compute alike
+        return out
 
     @property
     def presents(self) -> str:

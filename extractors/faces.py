@@ -102,6 +102,7 @@ def jpeg(crop: np.ndarray, quality: int) -> bytes:
 
 class FacesExtractor(Extractor):
     name = "faces"
+    device_sensitive = True
     version = "1"
     nan_ok = ("NaN marks sampled frames without the target face (box, landmarks, score, "
               "embedding) and a pooled embedding when no frame has it (no_face)")

@@ -23,6 +23,7 @@ RECEPTIVE = 400  # samples one frame sees (25 ms)
 
 class Wav2VecExtractor(Extractor):
     name = "wav2vec"
+    device_sensitive = True
     version = "1"
     default_config: ClassVar[dict[str, Any]] = {
         "model": "facebook/wav2vec2-base",  # HF id (from the local cache) or a directory

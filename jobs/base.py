@@ -16,6 +16,7 @@ from fsspec import AbstractFileSystem
 
 from mer_etl.jobs.row import Row
 from mer_etl.media.fs import is_local, sha256_file, to_uri
+from mer_etl.media.hashcache import HashCache, stamp
 from mer_etl.schemas import MANIFEST_SCHEMA, validate_table
 from mer_etl.schemas.labels import LabelSchema
 
@@ -196,20 +197,32 @@ def open_root(root: str, corpus: str, layout: str) -> tuple[AbstractFileSystem, 
 
 
 def hash_media(fs: AbstractFileSystem, result: ScanResult, corpus: str, workers: int = 8) -> None:
-    """Fill audio_sha256/video_sha256 so the dataset version covers media content.
+    """Fill audio_sha256/video_sha256 so the dataset version covers media content. Hashes
+    come from the cache (etl/media/hashcache.py) where the file is unchanged; the rest are
+    read, in parallel, and cached.
 
     A file that cannot be read here is recorded and its row dropped: it could not be decoded.
     """
     paths = sorted({p for row in result.rows for p in (row.audio_path, row.video_path) if p})
-
-    def one(path: str) -> tuple[str, str | Exception]:
-        try:
-            return path, sha256_file(fs, path)
-        except OSError as exc:
-            return path, exc
-
+    cache = HashCache()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = dict(pool.map(one, paths))
+        stamps = dict(zip(paths, pool.map(lambda p: stamp(fs, p), paths), strict=True))
+        uris = {p: to_uri(fs, p) for p in paths}
+        cached = cache.get({uris[p]: s for p, s in stamps.items() if s is not None})
+        todo = [p for p in paths if uris[p] not in cached]
+
+        def one(path: str) -> tuple[str, str | Exception]:
+            try:
+                return path, sha256_file(fs, path)
+            except OSError as exc:
+                return path, exc
+
+        digests: dict[str, str | Exception] = {p: cached[uris[p]] for p in paths
+                                               if uris[p] in cached}
+        digests.update(pool.map(one, todo))
+    cache.put([(uris[p], stamps[p], d) for p, d in digests.items()
+               if p in todo and stamps[p] is not None and isinstance(d, str)])
+    cache.close()
     kept = []
     for row in result.rows:
         bad = [p for p in (row.audio_path, row.video_path) if p and

@@ -5,12 +5,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local test cluster needs no tokens
+# the media hash cache of this test session only: nothing read from or left in ~/.cache
+os.environ["MER_ETL_CACHE"] = tempfile.mkdtemp(prefix="mer-etl-cache-")
 
 
 def _free_port() -> int:

@@ -51,3 +51,15 @@ def test_own_frame_extractor_joins_words_view_and_report(tmp_path):
     assert "<h2>Zero-crossing rate per corpus</h2>" in page
     assert "<td>ravdess</td><td>2</td>" in page
     assert (tmp_path / "rep" / "zcr.png").stat().st_size > 1000
+
+
+def test_the_device_kind_is_in_the_fingerprint_where_outputs_can_differ():
+    """A GPU run of an extractor whose outputs can differ on GPU is another version; a CPU run
+    keeps its fingerprint, and an extractor that ignores the device is the same on either."""
+    from mer_etl.extractors import build
+
+    cpu, gpu, gpu1 = (build("faces", backend="dlib", device=d) for d in ("cpu", "cuda",
+                                                                         "cuda:1"))
+    assert "device" not in cpu.fingerprint()
+    assert gpu.fingerprint()["device"] == gpu1.fingerprint()["device"] == "cuda"
+    assert build("egemaps", device="cuda").fingerprint() == build("egemaps").fingerprint()
