@@ -59,12 +59,17 @@ def unit_key(units: dict[str, str], extractors: list[str]) -> str:
                               **{e: units[e] for e in used}})
 
 
-def _features(store: Store, name: str, columns: list[str]) -> pl.DataFrame | None:
-    if not store.exists(LAYOUT.feature_part(name, 0)):
+def features(store: Store, name: str, columns: list[str]) -> pl.DataFrame | None:
+    """The columns (those it has) of an extractor's feature parts, read through the store's
+    filesystem (an object store's endpoint and credentials are fsspec's, not polars')."""
+    parts = LAYOUT.feature_parts(name, store.files())
+    if not parts:
         return None
-    frame = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob(name)}")
-    have = [c for c in columns if c in frame.collect_schema().names()]
-    return frame.select(["utt_id", *have]).collect()
+    tables = [store.read_table(rel) for rel in parts]
+    have = [c for c in columns if c in tables[0].schema.names]
+    frame = pl.from_arrow(pa.concat_tables([t.select(["utt_id", *have]) for t in tables]))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _asr_cues(words: list[dict[str, Any]] | None) -> tuple[float | None, int | None]:
@@ -102,18 +107,18 @@ def baseline_z(df: pl.DataFrame, col: str) -> pl.DataFrame:
 def build(store: Store, manifest: pa.Table) -> pl.DataFrame:
     df = pl.from_arrow(manifest.select(["utt_id", "corpus", "speaker", "gender", "transcript"]))
     assert isinstance(df, pl.DataFrame)
-    eg = _features(store, "egemaps", list(EGEMAPS.values()))
+    eg = features(store, "egemaps", list(EGEMAPS.values()))
     if eg is not None:
         df = df.join(eg.rename({v: k for k, v in EGEMAPS.items() if v in eg.columns}),
                      on="utt_id", how="left")
-    asr = _features(store, "asr", ["text", "words"])
+    asr = features(store, "asr", ["text", "words"])
     if asr is not None:
         rate_pause = [_asr_cues(w) for w in asr["words"].to_list()]
         df = df.join(asr.select("utt_id", pl.col("text").alias("asr_text"),
                                 pl.Series("rate", [r for r, _ in rate_pause], pl.Float64),
                                 pl.Series("pauses", [p for _, p in rate_pause], pl.Int64)),
                      on="utt_id", how="left")
-    faces = _features(store, "faces", ["apex_units", "apex_time"])
+    faces = features(store, "faces", ["apex_units", "apex_time"])
     if faces is not None:
         df = df.join(faces, on="utt_id", how="left")
     for col in ("pitch", "pitch_range", "loudness", "rate", "pauses"):

@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from mer_etl.cues import features
 from mer_etl.layout import LAYOUT
 from mer_etl.loaders import view_classes
 from mer_etl.schemas.labels import load_label_schema
@@ -44,19 +45,18 @@ SYSTEM = "You are an expert in recognising emotions from speech, faces and words
 
 
 def _rows(path: str, label_view: str, split: str | None, target: str) -> list[dict[str, Any]]:
-    store = resolve_dataset(path)
-    utts = pl.read_parquet(f"{store.uri}/{LAYOUT.utterances}")
+    store = resolve_dataset(path)  # read through its filesystem: local or an object store
+    utts = _frame(store.read_table(LAYOUT.utterances))
     if split is not None:
         utts = utts.filter(pl.col("split") == split)
     if store.exists(LAYOUT.cues):
-        cues = pl.read_parquet(f"{store.uri}/{LAYOUT.cues}",
-                               columns=["utt_id", "prompt_text", "cues_json"])
+        cues = _frame(store.read_table(LAYOUT.cues).select(["utt_id", "prompt_text",
+                                                            "cues_json"]))
         utts = utts.join(cues, on="utt_id", how="left")
-    if store.exists(LAYOUT.feature_part("faces", 0)):
-        faces = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob('faces')}")
-        cols = [c for c in ("apex_frame", "apex_units", "au_proxy_mean", "frame_times")
-                if c in faces.collect_schema().names()]
-        utts = utts.join(faces.select(["utt_id", *cols]).collect(), on="utt_id", how="left")
+    faces = features(store, "faces", ["apex_frame", "apex_units", "au_proxy_mean",
+                                      "frame_times"])
+    if faces is not None:
+        utts = utts.join(faces, on="utt_id", how="left")
     schema = load_label_schema()
     out = []
     for r in utts.iter_rows(named=True):
@@ -68,6 +68,12 @@ def _rows(path: str, label_view: str, split: str | None, target: str) -> list[di
         if answer:
             out.append({**r, "answer": answer})
     return out
+
+
+def _frame(table: Any) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _human(r: dict[str, Any], classes: list[str], cues: bool, placeholders: str) -> str:
@@ -163,13 +169,9 @@ def _llava(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path
 
 def _attach_crops(path: str, rows: list[dict[str, Any]]) -> None:
     """Each row's target-face crop at its apex frame (else the first frame with the face)."""
-    store = resolve_dataset(path)
-    if not store.exists(LAYOUT.feature_part("faces", 0)):
+    crops = features(resolve_dataset(path), "faces", ["crops", "apex_frame"])
+    if crops is None:
         return
-    faces = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob('faces')}")
-    names = faces.collect_schema().names()
-    crops = faces.select(["utt_id", "crops", *(["apex_frame"] if "apex_frame" in names
-                                               else [])]).collect()
     by_id = {r["utt_id"]: r for r in crops.iter_rows(named=True)}
     for r in rows:
         found = by_id.get(r["utt_id"])

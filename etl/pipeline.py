@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mer_etl import card as cards
-from mer_etl import cues, runner
+from mer_etl import runner
 from mer_etl.layout import LAYOUT, UnsafeDatasetPath
 from mer_etl.media.fs import sha256_bytes
 from mer_etl.plan import Placement, Plan, RunConfig, plan
@@ -53,8 +53,6 @@ def execute(p: Plan, placement: Placement, t0: float | None = None) -> RunResult
     if left and len(left) < p.n_shards:
         log.info("resuming %s: %d of %d shards left", store.uri, len(left), p.n_shards)
     stats = runner.execute(p, placement, todo)
-    if cues.UNIT in p.units:  # dataset-wide (speaker baselines): built once all shards are in
-        stats["cues_rows"] = cues.write(store, p.manifest)
     stats["computed"] = [ex.name for ex in compute]
     stats["reused"] = reused
     card = cards.write(p, stats, t0)

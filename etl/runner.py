@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from mer_etl import contract as c
-from mer_etl import extractors, quarantine, words
+from mer_etl import cues, extractors, quarantine, words
 from mer_etl.layout import LAYOUT
 from mer_etl.plan import Placement, Plan
 from mer_etl.progress import progress_bar
@@ -44,6 +44,8 @@ def execute(p: Plan, placement: Placement, todo: dict[str, list[int]]) -> dict[s
         for shard in sorted({s for e in exs for s in todo[e.name]}):
             store.remove(LAYOUT.view_part(words.UNIT, shard))  # derived from what changed
         stats["words_parts_built"] = words.write_missing(store, p.n_shards, p.extractors)
+    if cues.UNIT in p.units:  # dataset-wide (speaker baselines): rebuilt once all shards are in
+        stats["cues_rows"] = cues.write(store, p.manifest)
     return stats
 
 

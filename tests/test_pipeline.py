@@ -42,7 +42,7 @@ def test_output_layout_and_card(demo_run):
                                                      "sample_rate": "native"}
     assert len(ex["functionals"]) == 88 and len(ex["lld"]) == 25
     assert any(name.endswith(".conf") for name in ex["models"])
-    expected = {"utterances.parquet", "errors.parquet",
+    expected = {"utterances.parquet", "errors.parquet", "cues.parquet",
                 *(f"features/egemaps/part-{i:06d}.parquet" for i in range(3)),
                 *(f"status/egemaps/part-{i:06d}.parquet" for i in range(3)),
                 *(f"shards/egemaps/shard-{i:06d}.tar" for i in range(3)),
