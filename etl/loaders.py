@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from mer_etl.layout import LAYOUT
-from mer_etl.read import lockstep, shard_urls
+from mer_etl.read import lazy, lockstep, shard_urls
 from mer_etl.schemas.labels import load_label_schema
 from mer_etl.store import resolve_dataset
 
@@ -283,7 +283,7 @@ def class_weights(path: str, label_view: str = "canonical",
     store = resolve_dataset(path)
     schema = load_label_schema()
     classes = view_classes(label_view)
-    frame = pl.scan_parquet(f"{store.uri}/{LAYOUT.utterances}")
+    frame = lazy(store, [LAYOUT.utterances])
     for key, value in (filters or {}).items():
         frame = frame.filter(pl.col(key).is_in([value] if isinstance(value, str) else value))
     labels = frame.select("label").collect()["label"].to_list()

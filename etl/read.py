@@ -15,7 +15,7 @@ import polars as pl
 import webdataset as wds
 
 from mer_etl.layout import LAYOUT, check_rel
-from mer_etl.store import resolve_dataset
+from mer_etl.store import Store, resolve_dataset
 
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "memory")
 
@@ -128,11 +128,12 @@ def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
     """
     store = resolve_dataset(path)
     card = store.read_card()
-    frame = pl.scan_parquet(f"{store.uri}/{LAYOUT.utterances}")
+    frame = lazy(store, [LAYOUT.utterances])
+    files = store.files()
     for name in card["extractors"] if features is None else features:
         if name not in card["extractors"]:
             raise KeyError(f"{store.uri}: no extractor {name!r}; has {sorted(card['extractors'])}")
-        feats = pl.scan_parquet(f"{store.uri}/{LAYOUT.feature_glob(name)}")
+        feats = lazy(store, LAYOUT.feature_parts(name, files))
         feats = feats.rename(lambda c, n=name: c if c == "utt_id" else f"{n}.{c}")
         frame = frame.join(feats, on="utt_id", how="left")
     return frame
@@ -141,4 +142,18 @@ def scan(path: str, features: list[str] | None = None) -> pl.LazyFrame:
 def status(path: str) -> pl.DataFrame:
     """Per utterance and extractor: ok / skipped / failed, with stage and reason."""
     store = resolve_dataset(path)
-    return pl.read_parquet(f"{store.uri}/{LAYOUT.status_glob()}")
+    return lazy(store, LAYOUT.status_parts(store.files())).collect()
+
+
+def lazy(store: Store, rels: list[str]) -> pl.LazyFrame:
+    """A lazy frame over some of a dataset's Parquet files. Local files go to polars as they
+    are; others through pyarrow's dataset on the store's fsspec filesystem, so an object
+    store's endpoint and credentials are fsspec's (polars' own client would ignore them)."""
+    if store.is_local:
+        return pl.scan_parquet([store.full(r) for r in rels])
+    import pyarrow.dataset as pads
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs = PyFileSystem(FSSpecHandler(store.fs))
+    return pl.scan_pyarrow_dataset(pads.dataset([store.full(r) for r in rels], filesystem=fs,
+                                                format="parquet"))

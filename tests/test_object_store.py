@@ -7,8 +7,9 @@ import uuid
 import fsspec
 import polars as pl
 
+from mer_etl.loaders import class_weights
 from mer_etl.pipeline import RunConfig, run
-from mer_etl.read import iter_samples
+from mer_etl.read import iter_samples, scan, status
 from mer_etl.store import resolve_dataset, verify
 from tests import corpora
 
@@ -33,6 +34,10 @@ def test_root_and_out_on_s3(tmp_path, s3_server, ray_local):
     store = resolve_dataset(f"s3://{bucket}/out/msp_podcast")
     assert store.uri == result.path and verify(store) == []
     assert len(list(iter_samples(result.path))) == 4
+    # the lazy readers go through fsspec too (polars' own client would miss the endpoint)
+    assert scan(result.path).collect().height == 4
+    assert status(result.path).height == 8  # 4 utterances x 2 extractors
+    assert class_weights(result.path).sum() > 0
     assert not [p for p in fs.find(f"{bucket}/out") if ".tmp-" in p]
     again = run(cfg)
     assert again.up_to_date and again.version == result.version
