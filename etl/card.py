@@ -92,7 +92,7 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
             # annotator agreement per corpus and presentation (jobs/agreement.py)
             "agreement": agreement.corpus_agreement(manifest, p.ratings),
         },
-        "views": _views(store, p),
+        "views": _views(store, p, stats),
         "provenance": p.inputs,
         "run": {**stats, "wall_seconds": round(time.perf_counter() - t0, 3)},
         "files": files,
@@ -102,11 +102,11 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
     return card
 
 
-def _views(store: Store, p: Plan) -> dict[str, Any]:
+def _views(store: Store, p: Plan, stats: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if cues.UNIT in p.units:
         used = [e.name for e in p.extractors if e.name in ("egemaps", "asr", "faces")]
-        out[cues.UNIT] = {"table": LAYOUT.cues, "rows": store.read_table(LAYOUT.cues).num_rows,
+        out[cues.UNIT] = {"table": LAYOUT.cues, "rows": stats["cues_rows"],
                           "sources": {e: [] for e in used}, **cues.settings()}
     srcs = p.views()
     if not srcs:

@@ -34,6 +34,7 @@ import polars as pl
 from mer_etl.cues import features
 from mer_etl.layout import LAYOUT
 from mer_etl.loaders import view_classes
+from mer_etl.media.fs import plain_path
 from mer_etl.schemas.labels import load_label_schema
 from mer_etl.store import resolve_dataset
 
@@ -86,7 +87,7 @@ def _human(r: dict[str, Any], classes: list[str], cues: bool, placeholders: str)
 
 
 def _local(uri: str | None) -> str | None:
-    return uri.removeprefix("file://") if uri else None
+    return plain_path(uri) if uri else None
 
 
 def export(path: str, fmt: str, out: str | Path, label_view: str = "canonical",

@@ -52,8 +52,7 @@ def from_ratings(rows: list[Any], ratings: list[dict[str, Any]], labels: LabelSc
         row.soft_label_all = soft_label(counts, labels)
         row.label_set = [c for c in labels.classes if counts.get(c)] or None
         row.open_vocab = list(dict.fromkeys(words)) or None
-        row.open_vocab_canonical = list(dict.fromkeys(
-            c for c in (labels.normalise(w) for w in words) if c)) or None
+        row.open_vocab_canonical = labels.normalise_all(words) or None
 
 
 def entropy(soft: list[dict[str, Any]] | None, n_classes: int) -> float | None:

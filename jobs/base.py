@@ -232,9 +232,9 @@ def hash_media(fs: AbstractFileSystem, result: ScanResult, corpus: str, workers:
         if bad:
             continue
         if row.audio_path:
-            row.audio_uri, row.audio_sha256 = to_uri(fs, row.audio_path), digests[row.audio_path]
+            row.audio_uri, row.audio_sha256 = uris[row.audio_path], digests[row.audio_path]
         if row.video_path:
-            row.video_uri, row.video_sha256 = to_uri(fs, row.video_path), digests[row.video_path]
+            row.video_uri, row.video_sha256 = uris[row.video_path], digests[row.video_path]
         kept.append(row)
     result.rows = kept
 

@@ -25,7 +25,7 @@ from mer_etl.jobs.base import (
     to_float,
 )
 from mer_etl.jobs.row import RowBuilder
-from mer_etl.schemas.labels import LabelSchema
+from mer_etl.schemas.labels import LabelSchema, rescale
 
 COLUMNS = ["video_id", "clip_id", "text", "label", "label_T", "label_A", "label_V", "mode"]
 MODALITIES = {"label_T": "text", "label_A": "audio", "label_V": "visual"}
@@ -49,10 +49,6 @@ def make_scan(corpus: str):
             result.problem(corpus, path, "LabelFileError", f"{exc} (no label read)")
             return result
         lo, hi = labels.corpus(corpus)["sentiment"]["range"]
-
-        def scale(v: float) -> float:
-            return 2 * (v - lo) / (hi - lo) - 1
-
         seen: set[str] = set()
         for line, rec in records:
             where = f"{path}:{line}"
@@ -82,10 +78,10 @@ def make_scan(corpus: str):
                 continue
             result.rows.append(rows.row(
                 native, audio=media, video=media, split=SPLITS[rec["mode"]],
-                transcript=rec["text"], sentiment=scale(values["label"]),
+                transcript=rec["text"], sentiment=rescale(values["label"], lo, hi),
                 sentiment_native=rec["label"],
                 label_by_modality=[{"modality": m, "label": None, "label_native": None,
-                                    "sentiment": scale(values[k])}
+                                    "sentiment": rescale(values[k], lo, hi)}
                                    for k, m in MODALITIES.items()],
                 meta={"video_id": rec["video_id"], "clip_id": clip,
                       "annotation": rec.get("annotation"), "source": where}))

@@ -53,7 +53,7 @@ from mer_etl.jobs.base import (
     walk_files,
 )
 from mer_etl.jobs.row import Row, RowBuilder
-from mer_etl.schemas.labels import LabelSchema
+from mer_etl.schemas.labels import LabelSchema, rescale
 
 EMOTIONS = ["happiness", "sadness", "anger", "surprise", "disgust", "fear"]
 FOLDS = {"standard_train_fold": "train", "standard_valid_fold": "validation",
@@ -304,7 +304,7 @@ def _row(rows: RowBuilder, vid: str, i: int, number: int | None, start: float, e
         f"{vid}_{number}" if number is not None else f"{vid}_r{i}", audio=wav, video=mp4,
         speaker=vid, split=split, start=begin, end=end, video_start=begin if mp4 else None,
         video_end=end if mp4 else None, transcript=text,
-        sentiment=2 * (sentiment - lo) / (hi - lo) - 1, sentiment_native=repr(sentiment),
+        sentiment=rescale(sentiment, lo, hi), sentiment_native=repr(sentiment),
         meta={"video": vid, "segment": number, "label_row": i, "sdk_id": f"{vid}[{i}]",
               "native_start": start, **meta}, **emotion)
 

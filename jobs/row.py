@@ -110,13 +110,8 @@ class RowBuilder:
         if row.soft_label and row.label_entropy is None:
             row.label_entropy = entropy(row.soft_label, self.vote_classes)
         if row.open_vocab and row.open_vocab_canonical is None:
-            row.open_vocab_canonical = self.normalised(row.open_vocab)
+            row.open_vocab_canonical = self.labels.normalise_all(row.open_vocab)
         return row
-
-    def normalised(self, words: list[str]) -> list[str]:
-        """The canonical classes of open-vocabulary words, in order, once each."""
-        found = (self.labels.normalise(w) for w in words)
-        return list(dict.fromkeys(c for c in found if c))
 
     @cached_property
     def vote_classes(self) -> int:

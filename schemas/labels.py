@@ -48,6 +48,10 @@ class LabelSchema:
         """The canonical class of an open-vocabulary emotion word, or None."""
         return (self.synonyms or {}).get(word.strip().lower())
 
+    def normalise_all(self, words: list[str]) -> list[str]:
+        """The canonical classes of open-vocabulary words, in order, once each."""
+        return list(dict.fromkeys(c for c in map(self.normalise, words) if c))
+
     def corpus(self, corpus: str) -> dict[str, Any]:
         try:
             return self.corpora[corpus]
