@@ -108,6 +108,9 @@ def _views(store: Store, p: Plan, stats: dict[str, Any]) -> dict[str, Any]:
         used = [e.name for e in p.extractors if e.name in ("egemaps", "asr", "faces")]
         out[cues.UNIT] = {"table": LAYOUT.cues, "rows": stats["cues_rows"],
                           "sources": {e: [] for e in used}, **cues.settings()}
+        if stats.get("cues_word_rows") is not None:
+            out[cues.UNIT] |= {"words_table": LAYOUT.cues_words,
+                               "word_rows": stats["cues_word_rows"]}
     srcs = p.views()
     if not srcs:
         return out

@@ -4,7 +4,9 @@ One row per utterance (`cues.parquet`): prosody from eGeMAPS (pitch level and ra
 and from the ASR words (speaking rate, pauses), each binned against the speaker's own baseline
 (z-score over that speaker's utterances; a speaker with fewer than MIN_BASELINE values falls
 back to the corpus's speakers of the same gender, then to the corpus), the face's active AU
-proxies at the apex frame and their expression words, the transcript, and `prompt_text` built
+proxies at the apex frame and their expression words, the transcript, the words that stood
+out (etl/cue_words.py: each ASR word's pitch, loudness and AU proxies, binned against the
+speaker's own words, in a table of its own, `cues_words.parquet`), and `prompt_text` built
 from the versioned TEMPLATE. Every threshold and the template are in the card, and in the
 view's content key: the view is rebuilt when any of them, or a feature it reads, changes.
 """
@@ -19,15 +21,18 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from mer_etl import cue_words
 from mer_etl import version as versioning
 from mer_etl.layout import LAYOUT
 from mer_etl.store import Store
 
-VERSION = "1"
+VERSION = "2"  # 2: word-level cues
 UNIT = "cues"
 MIN_BASELINE = 4  # utterances a speaker needs before their own baseline is used
 Z_LOW, Z_HIGH = -1.0, 1.0  # z-scores at or beyond these are "low" / "high"
 PAUSE_S = 0.3  # a gap between ASR words at least this long is a pause
+WORD_Z = (-1.5, 1.5)  # a word stands out beyond these: stricter, or half the words would
+MAD_SCALE = 1.4826  # scaled MAD estimates the SD of normal data (word cues' robust baseline)
 EGEMAPS = {"pitch": "F0semitoneFrom27.5Hz_sma3nz_amean",
            "pitch_range": "F0semitoneFrom27.5Hz_sma3nz_pctlrange0-2",
            "loudness": "loudness_sma3_amean"}
@@ -40,6 +45,7 @@ EXPRESSION_WORDS = {"AU01": "raised inner brows", "AU02": "raised outer brows",
                     "AU26": "open jaw", "AU28": "sucked lips", "AU43": "closed eyes"}
 TEMPLATE = ('Transcript: "{transcript}". Voice, relative to this speaker: {voice}. '
             "Face: {face}.")
+WORDS_TEMPLATE = " Words that stand out: {words}."  # appended where there are timed ASR words
 
 
 def applies(extractors: list[str]) -> bool:
@@ -50,7 +56,10 @@ def settings() -> dict[str, Any]:
     """What the view's rows depend on besides the features: hashed and written to the card."""
     return {"version": VERSION, "min_baseline": MIN_BASELINE, "z_low": Z_LOW, "z_high": Z_HIGH,
             "pause_s": PAUSE_S, "egemaps": EGEMAPS, "expression_words": EXPRESSION_WORDS,
-            "template": TEMPLATE}
+            "template": TEMPLATE, "words_template": WORDS_TEMPLATE,
+            "word_lld": cue_words.LLD, "word_voiced_only": list(cue_words.VOICED_ONLY),
+            "word_baseline": "median and 1.4826 x MAD of the speaker's words",
+            "word_z": list(WORD_Z)}
 
 
 def unit_key(units: dict[str, str], extractors: list[str]) -> str:
@@ -82,9 +91,12 @@ def _asr_cues(words: list[dict[str, Any]] | None) -> tuple[float | None, int | N
     return (len(timed) / span if span > 0 else None), int(pauses)
 
 
-def baseline_z(df: pl.DataFrame, col: str) -> pl.DataFrame:
+def baseline_z(df: pl.DataFrame, col: str, robust: bool = False,
+               bounds: tuple[float, float] = (Z_LOW, Z_HIGH)) -> pl.DataFrame:
     """z-score of `col` against the speaker's own utterances, falling back to the corpus's
-    same-gender speakers, then the corpus; which baseline was used goes to `<col>_baseline`."""
+    same-gender speakers, then the corpus; which baseline was used goes to `<col>_baseline`.
+    robust: median and scaled MAD instead of mean and SD (words: one octave jump of the
+    pitch tracker in one word would widen the SD enough to hide a whole raised sentence)."""
     out = df
     levels = [("speaker", ["corpus", "speaker"]), ("gender", ["corpus", "gender"]),
               ("corpus", ["corpus"])]
@@ -92,19 +104,25 @@ def baseline_z(df: pl.DataFrame, col: str) -> pl.DataFrame:
     for name, keys in reversed(levels):  # most specific last: it wins where usable
         usable = (pl.col(col).is_not_null().sum().over(keys) >= MIN_BASELINE) & \
             pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
-        mean, sd = pl.col(col).mean().over(keys), pl.col(col).std().over(keys)
+        if robust:
+            mean = pl.col(col).median().over(keys)
+            sd = MAD_SCALE * (pl.col(col) - mean).abs().median().over(keys)
+        else:
+            mean, sd = pl.col(col).mean().over(keys), pl.col(col).std().over(keys)
         zz = pl.when(sd > 0).then((pl.col(col) - mean) / sd).otherwise(0.0)
         z = pl.when(usable & pl.col(col).is_not_null()).then(zz).otherwise(z)
         which = pl.when(usable & pl.col(col).is_not_null()).then(pl.lit(name)).otherwise(which)
     out = out.with_columns(z.alias(f"{col}_z"), which.alias(f"{col}_baseline"))
     return out.with_columns(
-        pl.when(pl.col(f"{col}_z") <= Z_LOW).then(pl.lit("low"))
-        .when(pl.col(f"{col}_z") >= Z_HIGH).then(pl.lit("high"))
+        pl.when(pl.col(f"{col}_z") <= bounds[0]).then(pl.lit("low"))
+        .when(pl.col(f"{col}_z") >= bounds[1]).then(pl.lit("high"))
         .when(pl.col(f"{col}_z").is_not_null()).then(pl.lit("normal"))
         .otherwise(None).alias(f"{col}_bin"))
 
 
-def build(store: Store, manifest: pa.Table) -> pl.DataFrame:
+def build(store: Store, manifest: pa.Table, exs: list[Any] | None = None, n_shards: int = 0
+          ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """The utterance table and the word table (None without timed ASR words)."""
     df = pl.from_arrow(manifest.select(["utt_id", "corpus", "speaker", "gender", "transcript"]))
     assert isinstance(df, pl.DataFrame)
     eg = features(store, "egemaps", list(EGEMAPS.values()))
@@ -124,12 +142,58 @@ def build(store: Store, manifest: pa.Table) -> pl.DataFrame:
     for col in ("pitch", "pitch_range", "loudness", "rate", "pauses"):
         if col in df.columns:
             df = baseline_z(df.with_columns(pl.col(col).cast(pl.Float64)), col)
-    rows = [_prompt(r) for r in df.iter_rows(named=True)]
-    return df.with_columns(pl.Series("cues_json", [j for j, _ in rows], pl.String),
-                           pl.Series("prompt_text", [t for _, t in rows], pl.String))
+    wdf = _words(store, df, exs or [], n_shards) if asr is not None else None
+    marked = _marked(wdf) if wdf is not None else {}
+    rows = [_prompt(r, marked.get(r["utt_id"]) if wdf is not None else None)
+            for r in df.iter_rows(named=True)]
+    return (df.with_columns(pl.Series("cues_json", [j for j, _ in rows], pl.String),
+                            pl.Series("prompt_text", [t for _, t in rows], pl.String)), wdf)
 
 
-def _prompt(r: dict[str, Any]) -> tuple[str, str]:
+def _words(store: Store, utts: pl.DataFrame, exs: list[Any], n_shards: int) -> pl.DataFrame:
+    """Word-level cues (etl/cue_words.py), binned against the speaker's own words, with the
+    AU proxies at or above the faces extractor's threshold by name (`face`)."""
+    eg = next((e for e in exs if e.name == "egemaps"), None)
+    series = eg.frame_series() if eg is not None else []
+    lld_names = list(eg.describe()["lld"]) if series else []
+    rows = cue_words.read_rows(store, n_shards, lld_names,
+                               series[0].window_s if series else 0.0)
+    wdf = pl.DataFrame(rows, schema=pl.Schema(cue_words.SCHEMA))
+    wdf = wdf.join(utts.select("utt_id", "corpus", "speaker", "gender"), on="utt_id",
+                   how="left")
+    for col in cue_words.LLD:
+        wdf = baseline_z(wdf, col, robust=True, bounds=WORD_Z)
+    face = next((e for e in exs if e.name == "faces"), None)
+    threshold = float(face.config.get("au_threshold", 0.5)) if face is not None else 0.5
+    from mer_etl.extractors.expressions import au_table
+
+    units = list(au_table()["proxies"])
+    active = [[u for u, v in zip(units, au or [], strict=False) if v is not None and v >= threshold]
+              for au in wdf["au_proxy"].to_list()]
+    return wdf.with_columns(pl.Series("face", active, pl.List(pl.String)))
+
+
+def _marked(wdf: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Per utterance, its words whose pitch or loudness was high or low for the speaker, or
+    whose face had active AU proxies."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in wdf.iter_rows(named=True):
+        out.setdefault(r["utt_id"], [])
+        voice = {k: r[f"{k}_bin"] for k in cue_words.LLD if r.get(f"{k}_bin") in ("high", "low")}
+        if voice or r["face"]:
+            out[r["utt_id"]].append({"word": (r["word"] or "").strip(), "start": r["start"],
+                                     "voice": voice, "face": r["face"]})
+    return out
+
+
+def _word_text(w: dict[str, Any]) -> str:
+    what = [f"{k} {v}" for k, v in w["voice"].items()] + \
+        [EXPRESSION_WORDS.get(u, u) for u in w["face"]]
+    at = f" at {w['start']:.1f} s" if w["start"] is not None else ""
+    return f'"{w["word"]}"{at} ({", ".join(what)})'
+
+
+def _prompt(r: dict[str, Any], marked: list[dict[str, Any]] | None) -> tuple[str, str]:
     voice = {k.replace("_", " "): r.get(f"{k}_bin")
              for k in ("pitch", "pitch_range", "loudness", "rate", "pauses")
              if r.get(f"{k}_bin")}
@@ -137,18 +201,26 @@ def _prompt(r: dict[str, Any]) -> tuple[str, str]:
     face = ([EXPRESSION_WORDS.get(u, u) for u in units] if "apex_units" in r else None)
     transcript = r.get("transcript") or r.get("asr_text") or ""
     cues = {"transcript": transcript, "voice": voice, "face": face,
-            "apex_time": r.get("apex_time")}
+            "apex_time": r.get("apex_time"), "words": marked}
     text = TEMPLATE.format(
         transcript=transcript.strip(),
         voice=", ".join(f"{k} {v}" for k, v in voice.items()) or "not measured",
         face=("not measured" if face is None else ", ".join(face) or "no active units")
         + (f" (apex at {r['apex_time']:.1f} s)" if face and r.get("apex_time") is not None
            and not np.isnan(r["apex_time"]) else ""))
+    if marked is not None:
+        text += WORDS_TEMPLATE.format(words="; ".join(map(_word_text, marked)) or "none")
     return json.dumps(cues, ensure_ascii=False, sort_keys=True), text
 
 
-def write(store: Store, manifest: pa.Table) -> int:
-    """Build and write the cues table; returns its rows."""
-    table = build(store, manifest)
+def write(store: Store, manifest: pa.Table, exs: list[Any] | None = None, n_shards: int = 0
+          ) -> tuple[int, int | None]:
+    """Build and write the cues table (and the word table where there are ASR words);
+    returns their rows (None: no word table)."""
+    table, wdf = build(store, manifest, exs, n_shards)
     store.write_table(LAYOUT.cues, table.to_arrow())
-    return table.height
+    if wdf is not None:
+        store.write_table(LAYOUT.cues_words, wdf.to_arrow())
+    elif store.exists(LAYOUT.cues_words):
+        store.remove(LAYOUT.cues_words)  # from a run that had ASR: stale now
+    return table.height, None if wdf is None else wdf.height

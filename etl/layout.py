@@ -8,6 +8,7 @@ OUT/<name>/<version>/
   ratings.parquet                       per-rater labels, where the corpus publishes them
   cues.parquet                          the cues view: delivery as text (prompt_text), binned
                                         against each speaker's own baseline
+  cues_words.parquet                    the cues of each ASR word (etl/cue_words.py)
   shards/shard-NNNNNN.tar               base WebDataset shard: <utt_id>.json (labels and meta)
   shards/<extractor>/shard-NNNNNN.tar   the extractor's arrays, same keys in the same order
   features/<extractor>/part-NNNNNN.parquet   one row per utterance with features, by utt_id
@@ -46,6 +47,7 @@ class Layout:
     errors: str = "errors.parquet"
     ratings: str = "ratings.parquet"
     cues: str = "cues.parquet"  # the cues view: one row per utterance (etl/cues.py)
+    cues_words: str = "cues_words.parquet"  # its word-level cues: one row per ASR word
     manifest_problems: str = "manifest_problems.parquet"  # `mer-etl manifest` only
     base: str = "base"  # the unit name of the base shards
 

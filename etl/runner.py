@@ -45,7 +45,8 @@ def execute(p: Plan, placement: Placement, todo: dict[str, list[int]]) -> dict[s
             store.remove(LAYOUT.view_part(words.UNIT, shard))  # derived from what changed
         stats["words_parts_built"] = words.write_missing(store, p.n_shards, p.extractors)
     if cues.UNIT in p.units:  # dataset-wide (speaker baselines): rebuilt once all shards are in
-        stats["cues_rows"] = cues.write(store, p.manifest)
+        stats["cues_rows"], stats["cues_word_rows"] = cues.write(
+            store, p.manifest, p.extractors, p.n_shards)
     return stats
 
 

@@ -8,6 +8,8 @@ LLDs, wav2vec frames, an extractor of your own), so it is built after them, by c
 like any unit, and rebuilt when one of them is recomputed.
 A frame belongs to a word when the frame's centre lies inside [start, end); a word shorter
 than one frame step takes the frame nearest its midpoint, so every timed word gets a value.
+Frames whose values are all NaN (the faces extractor's frames without the target face) are
+left out of the mean; a word with none left gets null.
 """
 
 from __future__ import annotations
@@ -109,10 +111,14 @@ def build(store: Store, shard: int, words_from: Any, srcs: list[Source]) -> pa.T
                 idx = (frame_index(np.asarray(frames[s.series.times], dtype=np.float64),
                                    s.series.window_s, w["start"], w["end"])
                        if frames else np.zeros(0, int))
+                used = 0
                 for col, out in s.frames.items():
-                    row[out] = (np.asarray(frames[col], dtype=np.float32)[idx].mean(0).tolist()
-                                if idx.size else None)
-                row[f"{s.extractor}_frames"] = int(idx.size) if frames else None
+                    vals = np.asarray(frames[col], dtype=np.float32)[idx] if idx.size else None
+                    if vals is not None and vals.ndim == 2:  # frames all NaN carry nothing
+                        vals = vals[~np.isnan(vals).all(axis=1)]  # (faces: no face there)
+                    used = 0 if vals is None else len(vals)
+                    row[out] = vals.mean(0).tolist() if used else None
+                row[f"{s.extractor}_frames"] = used if frames else None
             rows.append(row)
     return pa.Table.from_pylist(rows, schema=schema(srcs))
 

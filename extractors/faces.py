@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from mer_etl.extractors import expressions
-from mer_etl.extractors.base import Extractor, ReportItem, Resources
+from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources
 from mer_etl.extractors.face_backends import CROP, Face, make_backend
 from mer_etl.media.video import iter_frames
 
@@ -159,6 +159,13 @@ class FacesExtractor(Extractor):
         self.backend.load(self.device)
         if self.expr is not None:
             self.expr.load()
+
+    def frame_series(self) -> list[FrameSeries]:
+        # The AU proxies per word (the word view): a sampled frame is an instant, so its
+        # window is 0; frames without the target face are NaN and left out of a word's mean.
+        if self.expr is None:
+            return []
+        return [FrameSeries("frame_times", 0.0, {"au_proxy": "faces_au_proxy"})]
 
     def report(self) -> list[ReportItem]:
         return [

@@ -48,9 +48,10 @@ def write_speech(path: Path, text: str, sample_rate: int = 16_000, channels: int
 
 
 def write_video(path: Path, source: str | Path | None = None, seconds: float = 2.0,
-                filters: str = "", width: int = 1280, audio: bool = False) -> Path:
+                filters: str = "", width: int = 1280, audio: bool | Path = False) -> Path:
     """An H.264 MP4 made by ffmpeg from a photo (or black frames when source is None),
-    optionally with filters (pan, noise, stacking) and a tone as its audio track."""
+    optionally with filters (pan, noise, stacking) and a tone (or a WAV file: `audio`) as its
+    audio track."""
     import subprocess
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,9 @@ def write_video(path: Path, source: str | Path | None = None, seconds: float = 2
         inputs = ["-f", "lavfi", "-i", f"color=c=black:s={width}x720:r=25"]
     else:
         inputs = ["-loop", "1", "-framerate", "25", "-i", str(source)]
-    if audio:
+    if isinstance(audio, Path):
+        inputs += ["-i", str(audio)]
+    elif audio:
         inputs += ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000"]
     chain = ",".join(f for f in (filters, f"scale={width}:-2", "format=yuv420p") if f)
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-t", str(seconds),

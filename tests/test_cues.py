@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -33,7 +35,7 @@ def two_speakers(tmp_path_factory, ray_local):
                            lookups={"gender": {"from": "speaker",
                                                "values": {"s1": "male", "s2": "female"}}})
     cfg = RunConfig(corpora=["voices"], roots=[str(root)], out=str(root / "out"),
-                    adapters={"voices": custom.make_adapter(spec)})
+                    extractors=["egemaps", "asr"], adapters={"voices": custom.make_adapter(spec)})
     return run(cfg)
 
 
@@ -51,15 +53,55 @@ def test_pitch_is_binned_against_the_speakers_own_baseline(two_speakers):
     high_ordinary = ordinary.filter(pl.col("speaker") == "voices_s2")["pitch"]
     assert high_ordinary.min() > low_raised
     text = raised.filter(pl.col("speaker") == "voices_s2")["prompt_text"][0]
-    assert text.startswith('Transcript: "". Voice, relative to this speaker: pitch high, ')
-    assert text.endswith("Face: not measured.")
+    transcript = raised.filter(pl.col("speaker") == "voices_s2")["asr_text"][0].strip()
+    assert text.startswith(f'Transcript: "{transcript}". Voice, relative to this speaker: '
+                           "pitch high, ")
+    assert "Face: not measured. Words that stand out: " in text and "(pitch high" in text
+
+
+def test_words_that_stand_out_against_the_speakers_own_words(two_speakers):
+    """Each ASR word's pitch (over its voiced frames) against the median and MAD of the
+    speaker's words: the raised sentence's words are high, the ordinary ones rarely."""
+    words = pl.read_parquet(Path(two_speakers.path) / "cues_words.parquet")
+    asr = pl.read_parquet(Path(two_speakers.path) / "features/asr/*.parquet")
+    assert words.height == sum(len(w) for w in asr["words"]) > 40
+    assert set(words["pitch_baseline"].drop_nulls()) == {"speaker"}  # null: no voiced frame
+    raised = words.filter(pl.col("utt_id").str.ends_with("_6"))
+    ordinary = words.filter(~pl.col("utt_id").str.ends_with("_6"))
+    high = [(df["pitch_bin"] == "high").mean() for df in (raised, ordinary)]
+    assert high[0] >= 0.75 and high[1] <= 0.2, high
+    card = two_speakers.card["views"]["cues"]
+    assert (card["words_table"], card["word_rows"]) == ("cues_words.parquet", words.height)
+    cues = pl.read_parquet(Path(two_speakers.path) / "cues.parquet")
+    marked = json.loads(cues.filter(pl.col("utt_id") == raised["utt_id"][0])["cues_json"][0])
+    assert [w["voice"].get("pitch") for w in marked["words"]].count("high") >= 3
+
+
+def test_word_rows_average_voiced_pitch_and_frames_with_the_face():
+    from mer_etl.cue_words import word_rows
+
+    names = ["Loudness_sma3", "F0semitoneFrom27.5Hz_sma3nz"]
+    # 10 ms frames: F0 is 0 (unvoiced) on every other frame of the first word
+    f0 = [0.0 if i % 2 else 30.0 for i in range(50)] + [20.0] * 50
+    lld = {"u": {"lld": [[1.0, f] for f in f0], "lld_times": [i / 100 for i in range(100)]}}
+    nan = [float("nan")] * 2
+    faces = {"u": {"frame_times": [0.1, 0.3, 0.6, 0.8],
+                   "au_proxy": [[0.2, 0.9], nan, [0.4, 0.7], [0.6, 0.5]]}}
+    words = {"u": [{"word": "a", "start": 0.0, "end": 0.5}, {"word": "b", "start": 0.5,
+                                                             "end": 1.0},
+                   {"word": "c", "start": None, "end": None}]}
+    a, b, c = word_rows(words, lld, names, faces, 0.02)
+    assert a["pitch"] == pytest.approx(30.0) and b["pitch"] == pytest.approx(20.0)
+    assert a["au_proxy"] == pytest.approx([0.2, 0.9])  # the frame without the face left out
+    assert b["au_proxy"] == pytest.approx([0.5, 0.6])
+    assert (c["pitch"], c["loudness"], c["au_proxy"]) == (None, None, None)
 
 
 def test_the_card_records_the_template_and_thresholds(two_speakers):
     view = two_speakers.card["views"]["cues"]
     assert view["table"] == "cues.parquet" and view["rows"] == 14
     assert (view["z_low"], view["z_high"], view["min_baseline"]) == (-1.0, 1.0, 4)
-    assert "{voice}" in view["template"] and view["sources"] == {"egemaps": []}
+    assert "{voice}" in view["template"] and view["sources"] == {"egemaps": [], "asr": []}
 
 
 def test_baseline_falls_back_to_gender_then_corpus():
@@ -73,3 +115,36 @@ def test_baseline_falls_back_to_gender_then_corpus():
     assert out["pitch_baseline"].to_list() == ["speaker"] * 5 + ["gender", "corpus"]
     assert out["pitch_bin"].to_list()[:5] == ["low", "normal", "normal", "normal", "high"]
     assert out["pitch_bin"][5] == "high"  # 10 among the women (1..5, 10)
+
+
+def test_word_cues_and_the_word_view_carry_the_faces_au_proxies(tmp_path, ray_local):
+    """A real face (the group photo's largest) saying a sentence: each word's AU proxies are
+    the mean over the sampled frames in its span, in the word view and in the word cues."""
+    from mer_etl.demo import face_photos
+    from tests.media import write_video
+
+    speech = write_speech(tmp_path / "s.wav", "Tell me more about the garden.")
+    actor = tmp_path / "RAVDESS" / "Actor_01"
+    write_video(actor / "01-01-01-01-01-01-01.mp4", face_photos()[1], seconds=3.0,
+                width=640, audio=speech)
+    result = run(RunConfig(corpora=["ravdess"], roots=[str(actor.parent)],
+                           out=str(tmp_path / "out"), extractors=["asr", "faces"],
+                           extractor_config={"faces": {"expressions": True}}, reconcile=False))
+    out = Path(result.path)
+    face = pl.read_parquet(out / "features/faces/*.parquet").row(0, named=True)
+    words = pl.read_parquet(out / "cues_words.parquet").sort("word_index")
+    view = pl.read_parquet(out / "words/*.parquet").sort("word_index")
+    assert words.height == view.height >= 4
+    times, au = np.asarray(face["frame_times"]), np.asarray(face["au_proxy"], np.float32)
+    for w, v in zip(words.iter_rows(named=True), view.iter_rows(named=True), strict=True):
+        inside = (times >= w["start"]) & (times < w["end"])
+        expect = au[inside].mean(0) if inside.any() else \
+            au[np.argmin(np.abs(times - (w["start"] + w["end"]) / 2))]
+        assert w["au_proxy"] == pytest.approx(expect.tolist(), abs=1e-5)
+        assert v["faces_au_proxy"] == pytest.approx(w["au_proxy"], abs=1e-5)
+        units = [f"AU{n}" for n in ("01", "02", "04", "05", "06", "07", "09", "10", "12",
+                                    "14", "15", "17", "20", "23", "26", "28", "43")]
+        assert w["face"] == [u for u, x in zip(units, expect, strict=True) if x >= 0.5]
+    assert any(words["face"].to_list()), "the laughing face has active units in some word"
+    text = pl.read_parquet(out / "cues.parquet")["prompt_text"][0]
+    assert "Words that stand out: " in text and "smiling" in text
