@@ -260,7 +260,8 @@ def report(
 def export(
     path: Annotated[str, typer.Argument(help="a dataset version directory or dataset directory")],
     format: Annotated[str, typer.Option("--format", help="sharegpt (LLaMA-Factory), qwen-vl, "
-                                        "llava, merr (Emotion-LLaMA) or hf (HF datasets)")],
+                                        "llava, merr (Emotion-LLaMA), affectgpt-csv or hf "
+                                        "(HF datasets)")],
     out: Annotated[Path, typer.Option(help="folder for the export")],
     label_view: Annotated[str, typer.Option(help="canonical, iemocap4, ekman7, ...")] =
         "canonical",

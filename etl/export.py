@@ -15,7 +15,11 @@ Formats (FORMATS), each written as the project that trains on it reads it:
 - `llava`: LLaVA's list of `image` (a path) and `conversations` whose human turn starts with
   `<image>\n`; the image is the target face's crop at the apex frame (the faces extractor's
   crops, written as JPEG files beside the JSON); samples without a face crop are left out.
-- `hf`: a Parquet file Hugging Face `datasets` loads with `audio` as an `Audio` feature.
+- `affectgpt-csv`: AffectGPT's layout (etl/export_affectgpt.py): the subtitle and track CSVs
+  its MER2025 readers load, with audio, video and face files named by sample.
+- `hf`: a Parquet file Hugging Face `datasets` loads with `audio` as an `Audio` feature and
+  `video` as a `Video` feature (paths; decoding needs torchcodec, which `datasets` imports
+  only when a video is read).
 
 The human turn asks for the emotion in the chosen label view (its classes listed), carries the
 subtitle and, with `cues`, the cues view's prompt text; the target is the label's name (or the
@@ -39,7 +43,7 @@ from mer_etl.schemas.labels import load_label_schema
 from mer_etl.store import resolve_dataset
 
 FORMAT_VERSION = "1"
-FORMATS = ("sharegpt", "qwen-vl", "llava", "merr", "hf")
+FORMATS = ("sharegpt", "qwen-vl", "llava", "merr", "affectgpt-csv", "hf")
 TARGETS = ("label", "open_vocab", "description")
 QUESTION = ("What emotion does the speaker express? Answer with one of: {classes}.")
 SYSTEM = "You are an expert in recognising emotions from speech, faces and words."
@@ -63,11 +67,14 @@ def _rows(path: str, label_view: str, split: str | None, target: str) -> list[di
     for r in utts.iter_rows(named=True):
         name = (r["label"] if label_view == "canonical"
                 else schema.view(label_view, r["label"]))
-        answer = {"label": name,
-                  "open_vocab": ", ".join(r.get("open_vocab") or []) or None,
-                  "description": (r.get("descriptions") or [{}])[0].get("text")}[target]
+        description = (r.get("descriptions") or [{}])[0].get("text")
+        words = list(r.get("open_vocab") or []) if target == "open_vocab" else \
+            [name] if name else []
+        answer = {"label": name, "open_vocab": ", ".join(words) or None,
+                  "description": description}[target]
         if answer:
-            out.append({**r, "answer": answer})
+            out.append({**r, "answer": answer, "answer_list": words,
+                        "description": description})
     return out
 
 
@@ -102,13 +109,20 @@ def export(path: str, fmt: str, out: str | Path, label_view: str = "canonical",
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "llava":
         _attach_crops(path, rows)
-    written = {"sharegpt": _sharegpt, "qwen-vl": _qwen_vl, "llava": _llava, "merr": _merr,
-               "hf": _hf}[fmt](rows, classes, cues, out)
+    media: dict[str, int] = {}
+    if fmt == "affectgpt-csv":
+        from mer_etl import export_affectgpt
+
+        written, media = export_affectgpt.write(path, rows, out)
+    else:
+        written = {"sharegpt": _sharegpt, "qwen-vl": _qwen_vl, "llava": _llava,
+                   "merr": _merr, "hf": _hf}[fmt](rows, classes, cues, out)
     meta = out / "export.json"
     meta.write_text(json.dumps({
         "format": fmt, "format_version": FORMAT_VERSION, "dataset": str(path),
         "label_view": label_view, "split": split, "cues": cues, "target": target,
-        "question": QUESTION, "system": SYSTEM, "samples": len(rows)}, indent=2))
+        "question": QUESTION, "system": SYSTEM, "samples": len(rows), "media": media},
+        indent=2))
     return [*written, meta]
 
 
@@ -215,22 +229,24 @@ def _voice(cues_json: str | None) -> str:
 
 
 def _hf(rows: list[dict[str, Any]], classes: list[str], cues: bool, out: Path) -> list[Path]:
-    from datasets import Audio, Dataset, Features, Value
+    from datasets import Audio, Dataset, Features, Value, Video
 
     text = Value("string")
-    # paths first, cast to Audio after: building with Audio would encode (needs torchcodec)
-    features = Features({"utt_id": text, "audio": text, "start": Value("float64"),
+    # paths first, cast to Audio/Video after: building with them would encode (torchcodec)
+    features = Features({"utt_id": text, "audio": text, "video": text,
+                         "start": Value("float64"),
                          "end": Value("float64"), "question": text, "answer": text,
                          "label": text, "corpus": text, "split": text})
     ds = Dataset.from_dict({
         "utt_id": [r["utt_id"] for r in rows],
         "audio": [_local(r["audio_uri"]) for r in rows],
+        "video": [_local(r.get("video_uri")) for r in rows],
         "start": [r.get("start") for r in rows], "end": [r.get("end") for r in rows],
         "question": [_human(r, classes, cues, "") for r in rows],
         "answer": [r["answer"] for r in rows],
         "label": [r.get("label") for r in rows], "corpus": [r["corpus"] for r in rows],
         "split": [r.get("split") for r in rows]}, features=features)
-    ds = ds.cast_column("audio", Audio(decode=False))
+    ds = ds.cast_column("audio", Audio(decode=False)).cast_column("video", Video(decode=False))
     target = out / "data" / "train-00000-of-00001.parquet"
     target.parent.mkdir(parents=True, exist_ok=True)
     ds.to_parquet(str(target))

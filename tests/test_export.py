@@ -92,13 +92,58 @@ def test_merr_export(demo_run, tmp_path):
     assert "pitch " in item["audio_prior_list"]  # the voice part of the cues
 
 
+def read_affectgpt(folder: Path) -> dict[str, dict]:
+    """AffectGPT's MER2025 readers (MERCaptionPlus_Dataset): track2_train_<d>.csv `name`,
+    `openset` (a list literal its string_to_list splits on brackets and quotes; empty means
+    neutral), track3 `name`, `reason`, subtitle_chieng.csv `name`, `english` (NaN: ""), and
+    the media as <root>/<name>.mp4, <root>/<name>.wav, <root>/<name>/<name>.npy."""
+    import csv
+    import wave
+
+    def rows(name: str) -> list[dict]:
+        with (folder / name).open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    def string_to_list(text: str) -> list[str]:
+        if not text:
+            return []
+        inner = text.split("[")[1].split("]")[0]
+        return [x for x in re.split("['\"]", inner) if x.strip() not in ("", ",")]
+
+    (track2,) = folder.glob("track2_train_*.csv")
+    subtitle = {r["name"]: r["english"] for r in rows("subtitle_chieng.csv")}
+    out = {}
+    for r in rows(track2.name):
+        words = string_to_list(r["openset"]) or ["neutral"]
+        with wave.open(str(folder / "audio" / f"{r['name']}.wav")) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+            seconds = w.getnframes() / 16000
+        video = folder / "video" / f"{r['name']}.mp4"
+        out[r["name"]] = {"ovlabel": ", ".join(words), "subtitle": subtitle[r["name"]],
+                          "seconds": seconds, "video": video if video.is_file() else None}
+    return out
+
+
+def test_affectgpt_export(demo_run, tmp_path):
+    export(demo_run[1].path, "affectgpt-csv", tmp_path / "ag", label_view="ekman7")
+    data = read_affectgpt(tmp_path / "ag")
+    assert len(data) == 21
+    item = data["ravdess_01-05-01-01-01-02"]
+    assert item["ovlabel"] == "angry" and item["video"] is not None
+    assert 1.0 < item["seconds"] < 6.0 and item["subtitle"]
+    meta = json.loads((tmp_path / "ag" / "export.json").read_text())
+    assert meta["media"] == {"audio": 21, "audio_failed": 0, "video": 21,
+                             "video_not_whole_mp4": 0, "faces": 0}
+
+
 def test_hf_export_loads_with_an_audio_feature(demo_run, tmp_path):
-    from datasets import Audio, load_dataset
+    from datasets import Audio, Video, load_dataset
 
     export(demo_run[1].path, "hf", tmp_path / "hf", split="train")
     ds = load_dataset("parquet", data_files=str(tmp_path / "hf" / "data" / "*.parquet"),
                       split="train")
-    assert isinstance(ds.features["audio"], Audio)
+    assert isinstance(ds.features["audio"], Audio) and isinstance(ds.features["video"], Video)
+    assert Path(ds[0]["video"]["path"]).is_file()
     assert ds.features["start"].dtype == "float64"  # typed even where every span is null
     assert ds.num_rows == 8 and set(ds["split"]) == {"train"}
     assert Path(ds[0]["audio"]["path"]).is_file()

@@ -143,6 +143,13 @@ def test_faces_in_a_run_black_and_truncated_videos(tmp_path, photos, ray_local):
     assert item["id"] == "ravdess_01-01-01-01-01-01"
     assert Image.open(item["image"]).size == (112, 112)
     assert item["conversations"][0]["value"].startswith("<image>\n")
+    # AffectGPT: the crops as the (T, H, W, 3) BGR array its load_face reads with np.load
+    export(result.path, "affectgpt-csv", tmp_path / "ag")
+    name = "ravdess_01-01-01-01-01-01"
+    faces = np.load(tmp_path / "ag" / "openface_face" / name / f"{name}.npy")
+    assert faces.shape == (10, 112, 112, 3) and faces.dtype == np.uint8
+    first = np.asarray(Image.open(io.BytesIO(hanks["crops"][0])).convert("RGB"))
+    assert (faces[0] == first[:, :, ::-1]).all()
     card = result.card["extractors"]["faces"]
     assert card["au_proxy"]["AU12"] == "lip corner puller"
     assert "face_landmarker.task" in card["models"]
