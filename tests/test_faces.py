@@ -233,3 +233,91 @@ def test_expressions_without_a_face_and_the_model_in_the_version(tmp_path, faces
     assert "face_landmarker.task" in fp["models"] and fp["au_proxy"]["version"] == "1"
     with pytest.raises(FileNotFoundError, match=r"no such \.task file"):
         build("faces", backend="dlib", expressions=True, expression_model=str(tmp_path / "x"))
+
+
+OPENFACE_REG = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14",
+                "AU15", "AU17", "AU20", "AU23", "AU25", "AU26", "AU45"]
+
+
+def write_openface_csv(path: Path, faces: dict[int, tuple[np.ndarray, float]], seconds: float,
+                       fps: float = 25.0) -> Path:
+    """A FeatureExtraction/FaceLandmarkVidMulti CSV as OpenFace's RecorderCSV writes it (", "
+    separated header and fields, its precisions): pose, 68 2D landmarks, AUs. `faces`: face_id
+    -> (box the landmarks fill, AU12 intensity offset); AU12_r of face 0 steps with the frame."""
+    cls = sorted([*OPENFACE_REG, "AU28"])
+    head = ["frame", "face_id", "timestamp", "confidence", "success", "pose_Tx", "pose_Ty",
+            "pose_Tz", "pose_Rx", "pose_Ry", "pose_Rz", *[f"x_{i}" for i in range(68)],
+            *[f"y_{i}" for i in range(68)], *[f"{a}_r" for a in OPENFACE_REG],
+            *[f"{a}_c" for a in cls]]
+    lines = [", ".join(head)]
+    for k in range(int(seconds * fps)):
+        for fid, (box, offset) in faces.items():
+            x1, y1, x2, y2 = box
+            xs = np.linspace(x1, x2, 68)
+            ys = np.concatenate([np.linspace(y1 + 0.2 * (y2 - y1), y2, 67), [y1 + 0.2 *
+                                                                          (y2 - y1)]])
+            au = {a: 0.0 for a in OPENFACE_REG} | {"AU12": min(offset + (k % 10) / 2, 5.0)}
+            vals = [str(k + 1), str(fid), f"{k / fps:.3f}", "0.98", "1", "10.0", "20.0", "500.0",
+                    "0.100", "-0.200", "0.050", *[f"{x:.1f}" for x in xs],
+                    *[f"{y:.1f}" for y in ys], *[f"{au[a]:.2f}" for a in OPENFACE_REG],
+                    *["1.0" if a == "AU28" else "0.0" for a in cls]]
+            lines.append(", ".join(vals))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_expressions_read_from_openface_and_pyfeat_output(tmp_path, photos):
+    """The AUs of the target face (the one the extractor tracks, not a decoy elsewhere in the
+    same CSV frame) at the CSV row nearest each sampled frame; a media file without a CSV
+    fails by name."""
+    from mer_etl.extractors.expressions import au_table
+
+    video = write_video(tmp_path / "v" / "clip.mp4", photos["hanks"], width=640, seconds=2.0)
+    plain = build("faces", backend="dlib")
+    plain.setup()
+    box = np.nanmedian(plain.extract(str(video), None, None)["box"], axis=0)
+    csvs = tmp_path / "openface"
+    csvs.mkdir()
+    write_openface_csv(csvs / "clip.csv", {0: (box, 0.0),
+                                           1: (np.array([5.0, 5.0, 60.0, 60.0]), 5.0)}, 2.0)
+    ex = build("faces", backend="dlib", expressions=True, expression_source="openface",
+               expression_dir=str(csvs))
+    ex.setup()
+    out = ex.extract(str(video), None, None)
+    units = list(au_table()["proxies"])
+    au12 = out["au_proxy"][:, units.index("AU12")]
+    frames = np.rint(out["frame_times"] * 25).astype(int)
+    seen = ~np.isnan(out["score"])
+    assert seen.sum() >= 8
+    assert au12[seen] == pytest.approx(((frames % 10) / 2 / 5)[seen])  # face 0's, scaled
+    assert (out["au_proxy"][seen, units.index("AU28")] == 1.0).all()  # occurrence only
+    assert np.isnan(out["au_proxy"][:, units.index("AU43")]).all()  # OpenFace has no AU43
+    assert out["head_pose"][seen][0] == pytest.approx([np.degrees(-0.2), np.degrees(0.1),
+                                                       np.degrees(0.05)], abs=1e-3)
+    assert "clip.csv" in ex.fingerprint()["models"]  # the CSVs version the output
+    assert ex.describe()["au_source"].startswith("OpenFace 2 AUs")
+    other = write_video(tmp_path / "v" / "other.mp4", photos["hanks"], width=640)
+    with pytest.raises(FileNotFoundError, match=r"other\.mp4: expected its openface output "
+                                                r"at .*other\.csv"):
+        ex.extract(str(other), None, None)
+    # py-feat: a Fex written with to_csv (FaceRect box, AU probabilities, approx_time)
+    fex = tmp_path / "pyfeat"
+    fex.mkdir()
+    x1, y1, x2, y2 = box
+    rows = ["frame,FaceRectX,FaceRectY,FaceRectWidth,FaceRectHeight,FaceScore,AU12,AU43,"
+            "Pitch,Roll,Yaw,approx_time"]
+    rows += [f"{k},{x1},{y1},{x2 - x1},{y2 - y1},0.99,{k / 20:.2f},0.1,1.0,2.0,3.0,{k / 10:.1f}"
+             for k in range(20)]
+    (fex / "clip.csv").write_text("\n".join(rows) + "\n")
+    ex = build("faces", backend="dlib", expressions=True, expression_source="pyfeat",
+               expression_dir=str(fex))
+    ex.setup()
+    out = ex.extract(str(video), None, None)
+    seen = ~np.isnan(out["score"])
+    k = np.rint(out["frame_times"] * 10)
+    assert out["au_proxy"][seen, units.index("AU12")] == pytest.approx((k / 20)[seen])
+    assert out["head_pose"][seen][0] == pytest.approx([3.0, 1.0, 2.0])
+    assert np.isnan(out["au_proxy"][:, units.index("AU01")]).all()
+    with pytest.raises(ValueError, match="expression_source must be one of"):
+        build("faces", backend="dlib", expressions=True, expression_source="openfaces",
+              expression_dir=str(fex))
