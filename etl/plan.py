@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from mer_etl import cues, extractors, jobs, words
 from mer_etl import version as versioning
 from mer_etl.layout import LAYOUT
+from mer_etl.media.audio import DECODER
 from mer_etl.schemas.labels import load_label_schema
 from mer_etl.store import Store
 
@@ -57,7 +58,8 @@ class RunConfig:
 
     def output_config(self) -> dict[str, Any]:
         """The settings that change output bytes (hashed); placement settings are not."""
-        return {"shard_size": self.shard_size, "max_seconds": self.max_seconds}
+        return {"shard_size": self.shard_size, "max_seconds": self.max_seconds,
+                "decoder": DECODER}
 
     def placement(self) -> Placement:
         return Placement(self.device, self.num_cpus, self.ray_address, self.batch_size)

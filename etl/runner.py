@@ -145,7 +145,9 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
             fn_constructor_kwargs={"specs": [(ex.name, ex.config) for ex in group],
                                    "device": placement.device, "rates": rates,
                                    "drop_audio": last, "max_seconds": max_seconds},
-            batch_format="pyarrow", batch_size=placement.batch_size,
+            # at least what an extractor runs per forward pass (wav2vec on a GPU: 16)
+            batch_format="pyarrow",
+            batch_size=max(placement.batch_size, *(ex.batch_size() for ex in group)),
             # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
             # from the start (an autoscaling pool stayed at one actor on small machines).
             compute=ray.data.ActorPoolStrategy(size=size),

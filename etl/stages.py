@@ -113,24 +113,39 @@ class Extract:
                 out.append((np.frombuffer(data, dtype=np.float32), sr))
         return out
 
+    def _result(self, result: dict[str, np.ndarray] | Exception
+                ) -> tuple[bytes | None, Outcome]:
+        """The packed arrays and the outcome of one utterance's extract result."""
+        try:
+            if isinstance(result, Exception):
+                raise result
+            return pack(finite(self.ex, result)), Outcome()
+        except extractors.Skip as exc:  # not for this extractor: skipped, with why
+            return None, Outcome.skipped("extract", str(exc))
+        except Exception as exc:  # recorded in errors.parquet by the writer
+            return None, Outcome.failed("extract", exc)
+
     def __call__(self, batch: pa.Table) -> pa.Table:
-        blobs, results = [], []
-        for args in self._inputs(batch):
+        inputs = self._inputs(batch)
+        blobs: list[bytes | None] = [None] * len(inputs)
+        results: list[Outcome] = [a if isinstance(a, Outcome) else Outcome() for a in inputs]
+        todo = [i for i, a in enumerate(inputs) if not isinstance(a, Outcome)]
+        if self.ex.batch_size() > 1 and todo:  # one model call for many; time shared evenly
             t0 = time.perf_counter()
-            blob = None
-            if isinstance(args, Outcome):
-                outcome = args
-            else:
+            many = self.ex.extract_many([inputs[i] for i in todo])
+            share = (time.perf_counter() - t0) / len(todo)
+            for i, result in zip(todo, many, strict=True):
+                blobs[i], outcome = self._result(result)
+                results[i] = outcome.timed(share)
+        else:
+            for i in todo:
+                t0 = time.perf_counter()
                 try:
-                    blob = pack(finite(self.ex, self.ex.extract(*args)))
-                    outcome = Outcome()
-                except extractors.Skip as exc:  # not for this extractor: skipped, with why
-                    outcome = Outcome.skipped("extract", str(exc))
-                except Exception as exc:  # recorded in errors.parquet by the writer
-                    outcome = Outcome.failed("extract", exc)
-                outcome = outcome.timed(time.perf_counter() - t0)
-            blobs.append(blob)
-            results.append(outcome)
+                    result: dict[str, np.ndarray] | Exception = self.ex.extract(*inputs[i])
+                except Exception as exc:  # judged by _result, as a batched item's would be
+                    result = exc
+                blobs[i], outcome = self._result(result)
+                results[i] = outcome.timed(time.perf_counter() - t0)
         return (batch.append_column(c.blob_column(self.ex.name),
                                     pa.array(blobs, pa.large_binary()))
                 .append_column(c.outcome_column(self.ex.name), c.outcomes(results)))

@@ -172,6 +172,21 @@ class Extractor(ABC):
         extractors get (video_uri, start, end, region) and decode the frames they need;
         region is the part of the frame the speaker occupies ("left", "right"; None: all)."""
 
+    def batch_size(self) -> int:
+        """Utterances per call of `extract_many` (1: the engine calls `extract` on each)."""
+        return 1
+
+    def extract_many(self, inputs: list[tuple]) -> list[dict[str, np.ndarray] | Exception]:
+        """Several utterances at once (each item what `extract` takes), for extractors whose
+        model runs batches (wav2vec on a GPU); an item's exception is its result."""
+        out: list[dict[str, np.ndarray] | Exception] = []
+        for args in inputs:
+            try:
+                out.append(self.extract(*args))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
     def tar_members(self, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
         """The sample's members for these arrays, by suffix after `<extractor>.`: one .npy
         per array (WebDataset's convention); extractors with images add their own."""

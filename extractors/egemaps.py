@@ -3,16 +3,25 @@
 By default openSMILE sees the media at its own sample rate, as audEERING's reference
 `opensmile.Smile(...).process_file(path)` does: eGeMAPS is not sample-rate invariant (on 48 kHz
 speech, running it on a 16 kHz resampling moved 35 of 88 functionals by more than 20%).
+
+Functionals and LLDs come from one openSMILE run: the feature set's config with the two
+external sinks of openSMILE's own `standard_external_data_output_multi` include, through the
+SMILEapi that `opensmile.Smile` drives (opensmile-python runs one level per call, so two calls
+computed every LLD twice). The values are the reference's, bit for bit (tests/
+test_egemaps_reference.py); one pass took half the time of two (bench/results.md).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import opensmile
 import pyarrow as pa
+from opensmile.core.config import config as smile_config
+from opensmile.core.lib import OpenSMILE
 
 from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources, Skip
 
@@ -103,17 +112,46 @@ class EgemapsExtractor(Extractor):
         if signal.size < MIN_SECONDS * sample_rate:
             raise Skip(f"too short: {signal.size / sample_rate:.3f} s < {MIN_SECONDS} s, the "
                        "60 ms window eGeMAPS needs for one pitch frame")
-        out = {
-            "functionals": self._functionals.process_signal(signal, sample_rate)
-            .to_numpy(dtype=np.float32)
-            .reshape(-1)
-        }
         if self.config["lld"]:
-            frames = self._lld.process_signal(signal, sample_rate)
-            starts = frames.index.get_level_values("start").total_seconds()
-            out["lld"] = frames.to_numpy(dtype=np.float32)
-            out["lld_times"] = np.asarray(starts, dtype=np.float32)
-        return out
+            func, lld, starts = self._one_pass(signal, sample_rate)
+            return {"functionals": func, "lld": lld, "lld_times": starts}
+        return {"functionals": self._functionals.process_signal(signal, sample_rate)
+                .to_numpy(dtype=np.float32).reshape(-1)}
+
+    def _one_pass(self, signal: np.ndarray, sample_rate: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(functionals, LLD frames, LLD frame starts) from one openSMILE run."""
+        smile, root = self._functionals, self._functionals.default_config_root
+        options = {**smile._options(),  # the options Smile itself passes, but both sinks
+                   "sink": os.path.join(root, smile_config.EXTERNAL_OUTPUT_MULTI_CONFIG),
+                   "sinkLevelLLD": "lld", "sinkLevelFunc": "func",
+                   "source": os.path.join(root, smile_config.EXTERNAL_INPUT_CONFIG),
+                   "sampleRate": sample_rate, "nBits": 16}
+        options.pop("sinkLevel", None)
+        api = OpenSMILE()
+        api.initialize(config_file=smile.config_path, options=options, loglevel=smile.loglevel,
+                       log_file=smile.logfile, debug=smile.verbose)
+        func: list[np.ndarray] = []
+        lld: list[np.ndarray] = []
+        starts: list[float] = []
+        try:
+            api.external_sink_set_callback_ex("extsinkfunc", lambda d, _m: func.append(d.copy()))
+            api.external_sink_set_callback_ex(
+                "extsinklld", lambda d, m: (lld.append(d.copy()), starts.append(m.time)))
+            # int16 scaling exactly as opensmile.Smile does it, for identical features
+            api.external_audio_source_write_data(
+                smile_config.EXTERNAL_SOURCE_COMPONENT,
+                bytes((signal * 32768).astype(np.int16)))
+            api.external_audio_source_set_eoi(smile_config.EXTERNAL_SOURCE_COMPONENT)
+            api.run()
+        finally:
+            api.free()
+        n_func, n_lld = len(self._functionals.feature_names), len(self._lld.feature_names)
+        return (np.vstack(func).reshape(-1).astype(np.float32) if func
+                else np.full(n_func, np.nan, np.float32),
+                np.vstack(lld).astype(np.float32) if lld
+                else np.zeros((0, n_lld), np.float32),
+                np.asarray(starts, np.float32))
 
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         row: dict[str, Any] = dict(

@@ -107,3 +107,45 @@ def test_chosen_layers_are_kept_on_their_own(tiny):
     assert both["pooled_layer0"].shape == (32,)
     with pytest.raises(ValueError, match="outside the model's 3 hidden states"):
         run(tiny, signal(1.0), layers=[7])
+
+
+@pytest.mark.parametrize("norm", ["layer", "group"])
+def test_batched_forward_passes_match_one_at_a_time(tmp_path, norm):
+    """Sorted by length and padded: a layer-norm encoder takes the attention mask and gives
+    the unbatched frames within 1e-4; a group-norm one (normalising over the padded input)
+    only batches equal lengths, so its results are the unbatched ones too. Too short, long
+    (chunked) and wrong-rate inputs keep their own outcomes."""
+    import torch
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from tests.models import _config
+
+    torch.manual_seed(0)
+    path = tmp_path / norm
+    Wav2Vec2Model(_config(feat_extract_norm=norm, do_stable_layer_norm=norm == "layer")
+                  ).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(do_normalize=norm == "layer",
+                             return_attention_mask=norm == "layer").save_pretrained(path)
+    one = build("wav2vec", model=str(path), chunk_s=3.0)
+    many = build("wav2vec", model=str(path), chunk_s=3.0, batch=4)
+    one.setup()
+    many.setup()
+    assert (one.batch_size(), many.batch_size()) == (1, 4)
+    inputs = [(signal(s, seed=i), 16_000) for i, s in
+              enumerate([1.0, 0.7, 1.3, 1.0, 0.9, 5.0, 1.0])]
+    inputs += [(signal(0.01), 16_000), (signal(1.0), 8_000)]
+    calls = []
+    forward = many._model.forward
+    many._model.forward = lambda *a, **k: calls.append(len(k["input_values"] if "input_values"
+                                                          in k else a[0])) or forward(*a, **k)
+    got = many.extract_many(inputs)
+    assert isinstance(got[-2], Skip) and isinstance(got[-1], ValueError)
+    for (x, rate), batched in zip(inputs[:-2], got[:-2], strict=True):
+        ref = one.extract(x, rate)
+        assert set(batched) == set(ref)
+        for key in ref:
+            assert batched[key].shape == ref[key].shape
+            assert np.allclose(batched[key], ref[key], atol=1e-4), key
+    # the 5 s input first, in two 3 s windows; then the six short ones: any lengths in
+    # passes of 4 and 2, or (group norm) only the three 1.0 s ones together
+    assert calls == ([1, 1, 4, 2] if norm == "layer" else [1, 1, 1, 1, 3, 1])
