@@ -85,17 +85,17 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
         resources = ray.cluster_resources()
         max_actors = max(1, int(resources.get("CPU", 1)))
         max_gpus = max(1, int(resources.get("GPU", 0)))
-        cpu = [ex for ex in exs if not ex.resources().num_gpus]
         gpu = [ex for ex in exs if ex.resources().num_gpus]
-        groups = ([cpu] if cpu else []) + [[ex] for ex in gpu]
         # CPUs the GPU actors need are kept free, or the CPU pool would starve them.
         max_actors = max(1, max_actors - int(sum(ex.resources().num_cpus for ex in gpu)
                                              * max_gpus))
         # Each sample rate the audio extractors want is decoded once, in the first stage.
         rates = list(dict.fromkeys(ex.input_rate() for ex in exs if ex.modality == "audio"))
+        groups = stage_groups(exs, bool(rates))
         for i, group in enumerate(groups):
-            # The first stage decodes: a separate decode task could find every CPU held by a
-            # full actor pool and wait forever. The last drops the audio.
+            # The first stage decodes, and it is a CPU actor pool (stage_groups): a separate
+            # decode *task* could find every CPU held by a full actor pool and wait forever,
+            # while actors of their own hold a CPU each. The last stage drops the audio.
             ds = _map_stage(ds, group, placement, max_seconds, rates if i == 0 else None,
                             i == len(groups) - 1,
                             size=max_gpus if any(e.resources().num_gpus for e in group)
@@ -125,6 +125,17 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
             ray.shutdown()
 
 
+def stage_groups(exs: list[extractors.Extractor], decodes: bool
+                 ) -> list[list[extractors.Extractor]]:
+    """The actor-pool stages: every CPU extractor in one stage (first), each GPU extractor in
+    its own. Decoding happens in the first stage and never in a GPU one: with GPU extractors
+    only, a stage without extractors (CPU actors that only decode) goes first, so a GPU actor
+    gets decoded audio and spends its time in forward passes."""
+    cpu = [ex for ex in exs if not ex.resources().num_gpus]
+    gpu = [[ex] for ex in exs if ex.resources().num_gpus]
+    return ([cpu] if cpu or (decodes and gpu) else []) + gpu
+
+
 def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
                max_seconds: float | None, rates: list[int | None] | None, last: bool,
                size: int) -> Any:
@@ -133,7 +144,7 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
 
     from mer_etl.stages import ExtractorStage
 
-    res = [ex.resources() for ex in group]
+    res = [ex.resources() for ex in group] or [extractors.Resources(num_cpus=1.0)]  # decode
     memory = sum(r.memory_mb or 0 for r in res)
     gpus = max(r.num_gpus for r in res)
     with warnings.catch_warnings():
@@ -147,7 +158,7 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
                                    "drop_audio": last, "max_seconds": max_seconds},
             # at least what an extractor runs per forward pass (wav2vec on a GPU: 16)
             batch_format="pyarrow",
-            batch_size=max(placement.batch_size, *(ex.batch_size() for ex in group)),
+            batch_size=max([placement.batch_size, *(ex.batch_size() for ex in group)]),
             # A GPU stage gets one actor per GPU the cluster has; the CPU stage one per CPU
             # from the start (an autoscaling pool stayed at one actor on small machines).
             compute=ray.data.ActorPoolStrategy(size=size),

@@ -126,3 +126,43 @@ def test_make_cluster_submits_a_job_and_a_killed_job_resumes_identically(tmp_pat
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         head.wait(timeout=60)
+
+
+def test_decoding_never_runs_in_a_gpu_stage():
+    """GPU extractors get decoded audio from a CPU stage: the CPU extractors' stage, or one
+    that only decodes when every audio extractor is on the GPU."""
+    from mer_etl.extractors import Resources
+    from mer_etl.runner import stage_groups
+
+    class Ex:
+        def __init__(self, name: str, gpus: float) -> None:
+            self.name, self.gpus = name, gpus
+
+        def resources(self) -> Resources:
+            return Resources(num_cpus=1.0, num_gpus=self.gpus)
+
+    w2v, asr, eg = Ex("wav2vec", 1.0), Ex("asr", 1.0), Ex("egemaps", 0.0)
+    names = lambda groups: [[e.name for e in g] for g in groups]  # noqa: E731
+    assert names(stage_groups([w2v, asr], decodes=True)) == [[], ["wav2vec"], ["asr"]]
+    assert names(stage_groups([eg, w2v], decodes=True)) == [["egemaps"], ["wav2vec"]]
+    assert names(stage_groups([w2v], decodes=False)) == [["wav2vec"]]  # video: no audio
+    assert names(stage_groups([eg], decodes=True)) == [["egemaps"]]
+
+
+def test_a_decode_only_stage_feeds_the_next(demo_corpus, demo_run, tmp_path, monkeypatch):
+    """The stage that only decodes (what GPU-only runs get first) hands the same audio on:
+    the features equal a run that decodes in the extractors' own stage."""
+    import polars as pl
+
+    from mer_etl import runner
+    from mer_etl.pipeline import RunConfig, run
+
+    plain = runner.stage_groups
+    monkeypatch.setattr(runner, "stage_groups",
+                        lambda exs, decodes: [[], *plain(exs, decodes)])
+    cfg, ref = demo_run
+    result = run(RunConfig(corpora=cfg.corpora, roots=cfg.roots, out=str(tmp_path), name="demo",
+                           shard_size=cfg.shard_size))
+    assert result.version == ref.version
+    read = lambda r: pl.read_parquet(f"{r.path}/features/egemaps/*.parquet").sort("utt_id")  # noqa: E731
+    assert read(result).equals(read(ref))
