@@ -73,8 +73,11 @@ class DlibBackend:
         self._encoder = dlib.face_recognition_model_v1(str(self._files[1]))
         self._dlib = dlib
 
-    def detect(self, frame: np.ndarray) -> list[Face]:
-        rects, scores, _ = self._detector.run(frame, self.upsample, self.min_score)
+    def detect(self, frame: np.ndarray, upsample: int | None = None) -> list[Face]:
+        """Faces in the frame; `upsample` overrides the configured pyramid steps up (a
+        region around a face already known to be large needs none)."""
+        up = self.upsample if upsample is None else upsample
+        rects, scores, _ = self._detector.run(frame, up, self.min_score)
         faces = []
         for rect, score in zip(rects, scores, strict=True):
             shape = self._shape(frame, rect)
@@ -134,7 +137,7 @@ class InsightFaceBackend:
         self._app.prepare(ctx_id=ctx, det_thresh=self.min_score,
                           det_size=(self.det_size, self.det_size))
 
-    def detect(self, frame: np.ndarray) -> list[Face]:
+    def detect(self, frame: np.ndarray, upsample: int | None = None) -> list[Face]:
         from insightface.utils import face_align
 
         faces = []

@@ -27,6 +27,7 @@ from mer_etl.extractors.face_backends import CROP, Face, make_backend
 from mer_etl.media.video import iter_frames
 
 TARGETS = ("auto", "largest", "left", "right", "all")
+ROI_NO_UPSAMPLE = 100  # px: a face this large is found in its region without upsampling
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -104,9 +105,10 @@ def jpeg(crop: np.ndarray, quality: int) -> bytes:
 class FacesExtractor(Extractor):
     name = "faces"
     device_sensitive = True
-    version = "1"
+    version = "2"  # 2: region detection between whole-frame ones (redetect_every)
     nan_ok = ("NaN marks sampled frames without the target face (box, landmarks, score, "
-              "embedding) and a pooled embedding when no frame has it (no_face)")
+              "embedding), frames between embedded ones (embedding, see embed_every) and a "
+              "pooled embedding when no frame has it (no_face)")
     modality = "video"
     default_config: ClassVar[dict[str, Any]] = {
         "backend": "auto",  # auto: insightface when its pack is found, else dlib
@@ -123,6 +125,15 @@ class FacesExtractor(Extractor):
         "min_similarity": None,  # ... or faces this similar (cosine); None: backend default
         "max_gap": 5,  # frames a track may miss
         "jpeg_quality": 90,
+        # Detection: the whole frame every `redetect_every` sampled frames (and whenever a
+        # face is not found again); in between only the regions around the last frame's faces
+        # (twice their size; no upsampling for faces of ROI_NO_UPSAMPLE px and more). 1: the
+        # whole frame every time.
+        "redetect_every": 5,
+        # The target's identity embedding on every `embed_every`-th frame it is in (NaN on
+        # the others; the pooled embedding is their mean): the dearest step per frame, and an
+        # identity does not change within a track. 1: every frame.
+        "embed_every": 5,
         # facial expressions of the target face (extractors/expressions.py): MediaPipe
         # blendshapes, landmarks, head pose and AU proxies, on the faces this run found
         "expressions": False,
@@ -246,9 +257,13 @@ class FacesExtractor(Extractor):
         side = self._side(region)  # a bad region fails before any frame is decoded
         times, frames = [], []
         width = height = 1.0
-        for t, frame, scale in iter_frames(uri, start, end, float(self.config["fps"]),
-                                           int(self.config["max_side"])):
-            faces = self.backend.detect(frame)
+        every, last = int(self.config["redetect_every"]), []
+        for k, (t, frame, scale) in enumerate(iter_frames(
+                uri, start, end, float(self.config["fps"]), int(self.config["max_side"]))):
+            faces = (self._near(frame, last) if last and every > 1 and k % every else None)
+            if faces is None:
+                faces = self.backend.detect(frame)
+            last = [f.box.copy() for f in faces]  # in this frame's pixels
             for f in faces:  # back to the original video's pixels
                 if isinstance(self.expr, expressions.ExpressionModel):  # its context, now
                     f.attrs["_context"] = expressions.context_crop(
@@ -264,6 +279,29 @@ class FacesExtractor(Extractor):
         target = choose(frames, ids, width, height, side)
         return self._arrays(np.array(times, np.float32), frames, ids, target, (uri, start))
 
+    def _near(self, frame: np.ndarray, boxes: list[np.ndarray]) -> list[Face] | None:
+        """The faces found again in the regions around `boxes`, or None when one is not
+        there (the caller then detects on the whole frame)."""
+        found: list[Face] = []
+        h, w = frame.shape[:2]
+        for b in boxes:
+            side = float(max(b[2] - b[0], b[3] - b[1]))
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            x1, y1 = max(int(cx - side), 0), max(int(cy - side), 0)
+            x2, y2 = min(int(cx + side), w), min(int(cy + side), h)
+            if x2 - x1 < 2 or y2 - y1 < 2:
+                return None
+            region = np.ascontiguousarray(frame[y1:y2, x1:x2])
+            small = min(b[2] - b[0], b[3] - b[1]) < ROI_NO_UPSAMPLE
+            faces = self.backend.detect(region, upsample=None if small else 0)
+            if not faces:
+                return None
+            for f in faces:
+                f.box = f.box + np.array([x1, y1, x1, y1], np.float32)
+                f.landmarks = f.landmarks + np.array([x1, y1], np.float32)
+            found += [f for f in faces if not any(iou(f.box, g.box) > 0.5 for g in found)]
+        return found
+
     def _arrays(self, times: np.ndarray, frames: list[list[Face]], ids: list[list[int]],
                 target: int | None, span: tuple[str, float | None] = ("", None)
                 ) -> dict[str, np.ndarray]:
@@ -276,13 +314,18 @@ class FacesExtractor(Extractor):
         hits = [next((f for f, k in zip(fs, ts, strict=True) if k == target), None)
                 for fs, ts in zip(frames, ids, strict=True)]
         crops: list[bytes] = []
+        every, seen = int(self.config["embed_every"]), 0
         for i, f in enumerate(hits):
             if f is not None:
-                box[i], marks[i], score[i], emb[i] = f.box, f.landmarks, f.score, f.embedding
+                box[i], marks[i], score[i] = f.box, f.landmarks, f.score
+                if seen % every == 0 or f.vector is not None:  # tracking may have paid already
+                    emb[i] = f.embedding
+                seen += 1
             crops.append(b"" if f is None else jpeg(f.crop, int(self.config["jpeg_quality"])))
         present = ~np.isnan(score)
-        pooled = emb[present].mean(0) if present.any() else np.full(dim, np.nan, np.float32)
-        if present.any():
+        embedded = ~np.isnan(emb).any(axis=1)
+        pooled = emb[embedded].mean(0) if embedded.any() else np.full(dim, np.nan, np.float32)
+        if embedded.any():
             pooled /= max(float(np.linalg.norm(pooled)), 1e-12)
         out = {
             "frame_times": times, "faces_per_frame": np.array([len(f) for f in frames],
