@@ -48,7 +48,8 @@ def _one(name: str, config: dict, root: Path) -> dict:
     inputs, media_s = [], 0.0
     for r in rows:
         if ex.modality == "video":
-            inputs.append((r["video_uri"], r["video_start"], r["video_end"], r["utt_id"]))
+            inputs.append((r["video_uri"], r["video_start"], r["video_end"],
+                           r.get("video_region")))
             media_s += float(decode_audio_at(r["audio_uri"])[0].size) / 16_000
         else:
             signal, sr = decode_audio_at(r["audio_uri"], r["start"], r["end"], ex.input_rate())

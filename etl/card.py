@@ -105,7 +105,7 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
 def _views(store: Store, p: Plan, stats: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if cues.UNIT in p.units:
-        used = [e.name for e in p.extractors if e.name in ("egemaps", "asr", "faces")]
+        used = cues.sources(p.extractors)
         out[cues.UNIT] = {"table": LAYOUT.cues, "rows": stats["cues_rows"],
                           "sources": {e: [] for e in used}, **cues.settings()}
         if stats.get("cues_word_rows") is not None:

@@ -46,10 +46,17 @@ EXPRESSION_WORDS = {"AU01": "raised inner brows", "AU02": "raised outer brows",
 TEMPLATE = ('Transcript: "{transcript}". Voice, relative to this speaker: {voice}. '
             "Face: {face}.")
 WORDS_TEMPLATE = " Words that stand out: {words}."  # appended where there are timed ASR words
+PREDICTED_TEMPLATE = " Predicted: {predicted}."  # appended where an extractor predicts V/A/D
 
 
-def applies(extractors: list[str]) -> bool:
-    return bool({"egemaps", "asr", "faces"} & set(extractors))
+def sources(exs: list[Any]) -> list[str]:
+    """The extractors the view reads: eGeMAPS, ASR, faces and any that predicts V/A/D."""
+    return [ex.name for ex in exs
+            if ex.name in ("egemaps", "asr", "faces") or getattr(ex, "dimensions", {})]
+
+
+def applies(exs: list[Any]) -> bool:
+    return bool(sources(exs))
 
 
 def settings() -> dict[str, Any]:
@@ -57,15 +64,16 @@ def settings() -> dict[str, Any]:
     return {"version": VERSION, "min_baseline": MIN_BASELINE, "z_low": Z_LOW, "z_high": Z_HIGH,
             "pause_s": PAUSE_S, "egemaps": EGEMAPS, "expression_words": EXPRESSION_WORDS,
             "template": TEMPLATE, "words_template": WORDS_TEMPLATE,
+            "predicted_template": PREDICTED_TEMPLATE,
+            "predicted_bins": "low: bottom third of the extractor's scale, high: top third",
             "word_lld": cue_words.LLD, "word_voiced_only": list(cue_words.VOICED_ONLY),
             "word_baseline": "median and 1.4826 x MAD of the speaker's words",
             "word_z": list(WORD_Z)}
 
 
-def unit_key(units: dict[str, str], extractors: list[str]) -> str:
-    used = [e for e in ("egemaps", "asr", "faces") if e in extractors]
+def unit_key(units: dict[str, str], exs: list[Any]) -> str:
     return versioning.digest({"view": UNIT, **settings(), "base": units[LAYOUT.base],
-                              **{e: units[e] for e in used}})
+                              **{e: units[e] for e in sources(exs)}})
 
 
 def features(store: Store, name: str, columns: list[str]) -> pl.DataFrame | None:
@@ -142,12 +150,37 @@ def build(store: Store, manifest: pa.Table, exs: list[Any] | None = None, n_shar
     for col in ("pitch", "pitch_range", "loudness", "rate", "pauses"):
         if col in df.columns:
             df = baseline_z(df.with_columns(pl.col(col).cast(pl.Float64)), col)
+    df = _predicted(store, df, exs or [])
     wdf = _words(store, df, exs or [], n_shards) if asr is not None else None
     marked = _marked(wdf) if wdf is not None else {}
     rows = [_prompt(r, marked.get(r["utt_id"]) if wdf is not None else None)
             for r in df.iter_rows(named=True)]
     return (df.with_columns(pl.Series("cues_json", [j for j, _ in rows], pl.String),
                             pl.Series("prompt_text", [t for _, t in rows], pl.String)), wdf)
+
+
+def _predicted(store: Store, df: pl.DataFrame, exs: list[Any]) -> pl.DataFrame:
+    """The V/A/D predictions extractors declare (Extractor.dimensions), binned on their
+    scales into `pred_<dimension>_bin`."""
+    for ex in exs:
+        dims = getattr(ex, "dimensions", {})
+        found = features(store, ex.name, [d.column for d in dims.values()]) if dims else None
+        for name, d in dims.items():
+            if found is None or d.column not in found.columns:
+                continue
+            third = (d.high - d.low) / 3
+            value = pl.col(d.column).cast(pl.Float64).alias(f"pred_{name}")
+            df = _bin(df.join(found.select("utt_id", value), on="utt_id", how="left"), name,
+                      d.low + third, d.high - third)
+    return df
+
+
+def _bin(df: pl.DataFrame, name: str, low: float, high: float) -> pl.DataFrame:
+    value = pl.col(f"pred_{name}")
+    return df.with_columns(pl.when(value.is_null()).then(None)
+                           .when(value <= low).then(pl.lit("low"))
+                           .when(value >= high).then(pl.lit("high"))
+                           .otherwise(pl.lit("neutral")).alias(f"pred_{name}_bin"))
 
 
 def _words(store: Store, utts: pl.DataFrame, exs: list[Any], n_shards: int) -> pl.DataFrame:
@@ -200,8 +233,10 @@ def _prompt(r: dict[str, Any], marked: list[dict[str, Any]] | None) -> tuple[str
     units = r.get("apex_units") or []
     face = ([EXPRESSION_WORDS.get(u, u) for u in units] if "apex_units" in r else None)
     transcript = r.get("transcript") or r.get("asr_text") or ""
+    predicted = {k[5:-4]: v for k, v in r.items()
+                 if k.startswith("pred_") and k.endswith("_bin") and v}
     cues = {"transcript": transcript, "voice": voice, "face": face,
-            "apex_time": r.get("apex_time"), "words": marked}
+            "apex_time": r.get("apex_time"), "words": marked, "predicted": predicted}
     text = TEMPLATE.format(
         transcript=transcript.strip(),
         voice=", ".join(f"{k} {v}" for k, v in voice.items()) or "not measured",
@@ -210,6 +245,9 @@ def _prompt(r: dict[str, Any], marked: list[dict[str, Any]] | None) -> tuple[str
            and not np.isnan(r["apex_time"]) else ""))
     if marked is not None:
         text += WORDS_TEMPLATE.format(words="; ".join(map(_word_text, marked)) or "none")
+    if predicted:
+        text += PREDICTED_TEMPLATE.format(
+            predicted=", ".join(f"{k} {v}" for k, v in predicted.items()))
     return json.dumps(cues, ensure_ascii=False, sort_keys=True), text
 
 

@@ -144,8 +144,8 @@ def plan(cfg: RunConfig) -> Plan:
                                             "config": output, "extractor": ex.fingerprint()})
     if words.sources(exs):  # the word-aligned view is a unit of its own
         units[words.UNIT] = words.unit_key(units, exs)
-    if cues.applies([ex.name for ex in exs]):  # so is the cues view
-        units[cues.UNIT] = cues.unit_key(units, [ex.name for ex in exs])
+    if cues.applies(exs):  # so is the cues view
+        units[cues.UNIT] = cues.unit_key(units, exs)
     inputs = versioning.version_inputs(manifest, output, [e.fingerprint() for e in exs],
                                        label_schema)
     inputs["units"] = units

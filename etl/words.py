@@ -14,6 +14,8 @@ left out of the mean; a word with none left gets null.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,11 +126,14 @@ def build(store: Store, shard: int, words_from: Any, srcs: list[Source]) -> pa.T
 
 
 def write_missing(store: Store, n_shards: int, exs: list[Any]) -> int:
-    """Build the words part of every shard that lacks one; returns how many were built."""
-    built, srcs, words_from = 0, sources(exs), word_source(exs)
-    for shard in range(n_shards):
-        if not store.exists(LAYOUT.view_part(UNIT, shard)):
-            store.write_table(LAYOUT.view_part(UNIT, shard),
-                              build(store, shard, words_from, srcs))
-            built += 1
-    return built
+    """Build the words part of every shard that lacks one, shards side by side (reading and
+    writing Parquet release the GIL); returns how many were built."""
+    srcs, words_from = sources(exs), word_source(exs)
+    todo = [s for s in range(n_shards) if not store.exists(LAYOUT.view_part(UNIT, s))]
+
+    def one(shard: int) -> None:
+        store.write_table(LAYOUT.view_part(UNIT, shard), build(store, shard, words_from, srcs))
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        list(pool.map(one, todo))  # list: an error in any shard is raised here
+    return len(todo)

@@ -41,6 +41,16 @@ class Skip(Exception):
 
 
 @dataclass(frozen=True)
+class Dimension:
+    """A predicted affect dimension (valence, arousal, dominance) in a feature column, with
+    the scale it is on: the cues view says "high" in its top third and "low" in its bottom."""
+
+    column: str  # feature column: one value per utterance
+    low: float  # the scale's ends
+    high: float
+
+
+@dataclass(frozen=True)
 class FrameSeries:
     """Frame-level arrays an extractor produces, declared so that views aligned in time (the
     word view) use them without knowing the extractor."""
@@ -100,6 +110,9 @@ class Extractor(ABC):
     # The feature column holding timed words (word, start, end, score), for extractors that
     # transcribe: the word view aligns every declared frame series to these words.
     words: ClassVar[str | None] = None
+    # Affect dimensions this extractor predicts (name -> Dimension): the cues view puts them
+    # in the prompt ("valence high, arousal low").
+    dimensions: ClassVar[dict[str, Dimension]] = {}
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
         unknown = set(config) - set(self.default_config)

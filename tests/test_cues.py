@@ -148,3 +148,35 @@ def test_word_cues_and_the_word_view_carry_the_faces_au_proxies(tmp_path, ray_lo
     assert any(words["face"].to_list()), "the laughing face has active units in some word"
     text = pl.read_parquet(out / "cues.parquet")["prompt_text"][0]
     assert "Words that stand out: " in text and "smiling" in text
+
+
+def test_predicted_dimensions_are_binned_on_their_scale(tmp_path):
+    """An extractor that predicts V/A/D declares its columns and scale (Extractor.dimensions):
+    the cues view says low / neutral / high by thirds of the scale, in the prompt and JSON."""
+    import pyarrow as pa
+
+    from mer_etl import cues
+    from mer_etl.extractors.base import Dimension
+    from mer_etl.store import Store
+
+    class Vad:
+        name = "vad"
+        dimensions = {"valence": Dimension("val", -1.0, 1.0),
+                      "arousal": Dimension("aro", 1.0, 5.0)}
+
+    store = Store(str(tmp_path / "ds"))
+    store.write_table("features/vad/part-000000.parquet", pa.table({
+        "utt_id": ["a", "b", "c"], "val": [-0.9, 0.1, 0.5], "aro": [4.9, 3.0, None]}))
+    manifest = pa.table({"utt_id": ["a", "b", "c"], "corpus": ["x"] * 3,
+                         "speaker": ["s"] * 3, "gender": [None] * 3,
+                         "transcript": ["hi", "so", "ok"]})
+    assert cues.sources([Vad()]) == ["vad"]
+    table, words = cues.build(store, manifest, [Vad()], 1)
+    rows = {r["utt_id"]: r for r in table.iter_rows(named=True)}
+    assert words is None
+    assert (rows["a"]["pred_valence_bin"], rows["a"]["pred_arousal_bin"]) == ("low", "high")
+    assert (rows["b"]["pred_valence_bin"], rows["b"]["pred_arousal_bin"]) == ("neutral",
+                                                                              "neutral")
+    assert (rows["c"]["pred_valence_bin"], rows["c"]["pred_arousal_bin"]) == ("high", None)
+    assert rows["a"]["prompt_text"].endswith("Predicted: valence low, arousal high.")
+    assert json.loads(rows["c"]["cues_json"])["predicted"] == {"valence": "high"}
