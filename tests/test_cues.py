@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
@@ -161,8 +162,8 @@ def test_predicted_dimensions_are_binned_on_their_scale(tmp_path):
 
     class Vad:
         name = "vad"
-        dimensions = {"valence": Dimension("val", -1.0, 1.0),
-                      "arousal": Dimension("aro", 1.0, 5.0)}
+        dimensions: ClassVar[dict[str, Dimension]] = {
+            "valence": Dimension("val", -1.0, 1.0), "arousal": Dimension("aro", 1.0, 5.0)}
 
     store = Store(str(tmp_path / "ds"))
     store.write_table("features/vad/part-000000.parquet", pa.table({
