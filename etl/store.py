@@ -67,8 +67,14 @@ class Store:
         self.write_bytes(rel, buf.getvalue())
 
     def read_table(self, rel: str) -> pa.Table:
+        # Never a Python file object inside Arrow: Arrow's threads release such a handle
+        # whenever they finish with it, and one released during interpreter exit needs the GIL
+        # and aborts the process ("terminate called without an active exception", seen under
+        # load). Local files by path (Arrow's own filesystem); remote ones as bytes.
+        if self.is_local:
+            return pq.read_table(self.full(rel))
         with self.fs.open(self.full(rel), "rb") as fh:
-            return pq.read_table(fh)
+            return pq.read_table(pa.BufferReader(fh.read()))
 
     def sha256(self, rel: str) -> tuple[str, int]:
         return sha256_sized(self.fs, self.full(rel))

@@ -286,10 +286,11 @@ def _records(fs: AbstractFileSystem, path: str, bad: list[LabelFileError]
     """(line or row, row) for each row of a CSV, JSONL or Parquet table; a malformed line goes
     to `bad` and costs only itself."""
     if path.endswith(".parquet"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        with fs.open(path, "rb") as fh:
-            for i, row in enumerate(pq.read_table(fh).to_pylist()):
+        with fs.open(path, "rb") as fh:  # as bytes: no Python file object inside Arrow
+            for i, row in enumerate(pq.read_table(pa.BufferReader(fh.read())).to_pylist()):
                 yield f"row {i}", row
     elif path.endswith((".jsonl", ".ndjson")):
         for n, raw in enumerate(read_text(fs, path).splitlines(), start=1):
