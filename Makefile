@@ -25,7 +25,7 @@ JOB ?=
 # further `mer-etl run` options for the corpus and cluster targets, e.g. "--shard-size 64"
 MER_ETL_ARGS ?=
 
-.PHONY: install system-deps demo test lint clean custom bench bench-audio bench-faces bench-loader bench-gpu \
+.PHONY: install system-deps demo test lint clean custom bench bench-audio bench-faces bench-loader bench-gpu bench-decode \
         $(CORPORA)
 
 install: $(STAMP)
@@ -99,6 +99,9 @@ bench-audio: $(STAMP)
 
 bench-faces: $(STAMP)
 	$(BIN)/python -m bench.extractor_bench faces
+
+bench-decode: $(STAMP)
+	$(BIN)/python -m bench.decode_bench
 
 # GPU (wav2vec on cuda) and many-core figures, on a machine that has them: bench/gpu.sh
 bench-gpu:
