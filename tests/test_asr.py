@@ -89,3 +89,29 @@ def test_models_resolve_locally_or_say_where_to_get_them():
         build("asr", align_model="someone/missing-ctc")
     fp = build("asr").fingerprint()
     assert {"model.bin", "pytorch_model.bin", "whisperx"} <= set(fp["models"])
+
+
+def test_packed_windows_transcribe_like_one_at_a_time(speech):
+    """`pack`: consecutive short utterances share whisper windows (here 6 in one, a long one
+    and a wrong-rate one on their own); each gets the words inside it, on its own timeline,
+    about as accurate as one window each."""
+    packed = build("asr", pack=8)
+    packed.setup()
+    single = build("asr")
+    single.setup()
+    calls = []
+    transcribe = packed._pipeline.transcribe
+    packed._pipeline.transcribe = lambda audio, **k: calls.append(audio.size) or transcribe(
+        audio, **k)
+    long = np.concatenate([speech[0]] * 5)  # over PACK_MAX_S: alone
+    inputs = [(s, 16_000) for s in speech] + [(long, 16_000), (speech[0], 8_000)]
+    got = packed.extract_many(inputs)
+    assert isinstance(got[-1], ValueError) and len(calls) == 2
+    ref = [words(s) for s in SENTENCES]
+    hyp_packed = [words(str(g["text"])) for g in got[:6]]
+    hyp_single = [words(str(single.extract(s, 16_000)["text"])) for s in speech]
+    assert jiwer.wer(ref, hyp_packed) <= jiwer.wer(ref, hyp_single) + 0.1, (hyp_packed,
+                                                                           hyp_single)
+    for g, s in zip(got[:7], [*speech, long], strict=True):
+        assert_timeline(g, s.size / 16_000)
+        assert len(g["segment_text"]) <= 1 or s is long
