@@ -153,7 +153,7 @@ def build(store: Store, manifest: pa.Table, exs: list[Any] | None = None, n_shar
     df = _predicted(store, df, exs or [])
     wdf = _words(store, df, exs or [], n_shards) if asr is not None else None
     marked = _marked(wdf) if wdf is not None else {}
-    rows = [_prompt(r, marked.get(r["utt_id"]) if wdf is not None else None)
+    rows = [_prompt(r, marked.get(r["utt_id"], []) if wdf is not None else None)
             for r in df.iter_rows(named=True)]
     return (df.with_columns(pl.Series("cues_json", [j for j, _ in rows], pl.String),
                             pl.Series("prompt_text", [t for _, t in rows], pl.String)), wdf)
