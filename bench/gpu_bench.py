@@ -16,41 +16,31 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import ray
 
-from bench.run_bench import machine
+from bench.run_bench import Sampler, machine
 from mer_etl.demo import generate, many_performances
 from mer_etl.pipeline import RunConfig, run
 
 
-class GpuBusy:
+class GpuBusy(Sampler):
     """Mean GPU utilisation while the block runs, from nvidia-smi."""
 
+    every = 0.2
+
     def __init__(self) -> None:
+        super().__init__()
         self.samples: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
 
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
-                                  "--format=csv,noheader,nounits"], capture_output=True,
-                                 text=True, check=False).stdout.split()
-            if out:
-                self.samples.append(float(out[0]))
-            time.sleep(0.2)
-
-    def __enter__(self) -> GpuBusy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
+                              "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, check=False).stdout.split()
+        if out:
+            self.samples.append(float(out[0]))
 
     @property
     def mean(self) -> float:

@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Self
 
 import psutil
 import pyarrow as pa
@@ -30,33 +31,48 @@ from mer_etl.pipeline import RunConfig, run
 EXTRACTORS = ["egemaps", "audio_stats"]
 
 
-class PeakRSS:
-    """Peak resident memory of this process and every process it started (Ray's included)."""
+class Sampler:
+    """Calls `sample()` every `every` seconds on a thread while the `with` block runs."""
+
+    every = 0.1
 
     def __init__(self) -> None:
-        self.peak = 0
-        self.driver = 0  # this process alone: what every feature byte would pass through
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def _sample(self) -> None:
-        me = psutil.Process()
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
-            self.driver = max(self.driver, me.memory_info().rss)
-            time.sleep(0.1)
+            self.sample()
+            time.sleep(self.every)
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class PeakRSS(Sampler):
+    """Peak resident memory of this process and every process it started (Ray's included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+        self.driver = 0  # this process alone: what every feature byte would pass through
+        self._me = psutil.Process()
+
+    def sample(self) -> None:
+        total = 0
+        for p in [self._me, *self._me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        self.peak = max(self.peak, total)
+        self.driver = max(self.driver, self._me.memory_info().rss)
 
 
 def ray_run(root: Path, out: Path, cpus: int) -> dict:
