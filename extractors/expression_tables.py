@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from mer_etl.extractors.face_backends import iou
 from mer_etl.media.fs import plain_path
 
 SOURCES = ("mediapipe", "openface", "pyfeat")
@@ -102,15 +103,6 @@ def read_pyfeat(path: Path, fps: float | None = None) -> ExpressionTable:
     return ExpressionTable(times, boxes, au, head.astype(np.float32))
 
 
-def _iou(a: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x1, y1 = np.maximum(a[0], boxes[:, 0]), np.maximum(a[1], boxes[:, 1])
-    x2, y2 = np.minimum(a[2], boxes[:, 2]), np.minimum(a[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] -
-                                                                          boxes[:, 1])
-    return np.nan_to_num(inter / np.maximum(area - inter, 1e-9), nan=-1.0)
-
-
 class ImportedExpressions:
     """The CSVs of one source in one folder, looked up by the media file's stem."""
 
@@ -157,7 +149,8 @@ class ImportedExpressions:
             near = np.flatnonzero(gap <= min(tol, float(gap.min()) + 1e-6))
             if not near.size:
                 continue
-            row = int(near[np.argmax(_iou(boxes[i], tab.boxes[near]))])
+            overlap = [-1.0 if np.isnan(b).any() else iou(boxes[i], b) for b in tab.boxes[near]]
+            row = int(near[np.argmax(overlap)])  # rows without a face box rank last
             au[i] = [tab.au[u][row] if u in tab.au else np.nan for u in units]
             head[i] = tab.head[row]
         return au, head

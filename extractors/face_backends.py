@@ -22,6 +22,15 @@ import numpy as np
 CROP = 112  # aligned crop side, the ArcFace input size
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2)."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 @dataclass
 class Face:
     box: np.ndarray  # x1, y1, x2, y2 in the frame's pixels

@@ -23,19 +23,11 @@ import pyarrow as pa
 from mer_etl.extractors import expression_tables, expressions
 from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources
 from mer_etl.extractors.expression_tables import ImportedExpressions
-from mer_etl.extractors.face_backends import CROP, Face, make_backend
+from mer_etl.extractors.face_backends import CROP, Face, iou, make_backend
 from mer_etl.media.video import iter_frames
 
 TARGETS = ("auto", "largest", "left", "right", "all")
 ROI_NO_UPSAMPLE = 100  # px: a face this large is found in its region without upsampling
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def link(frames: list[list[Face]], min_iou: float, min_sim: float, max_gap: int) -> list[list[int]]:
