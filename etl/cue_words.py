@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from mer_etl.layout import LAYOUT
 from mer_etl.store import Store
-from mer_etl.words import frame_index
+from mer_etl.words import frame_index, frames_mean
 
 # eGeMAPS LLDs the word cues read (their names in the extractor's `describe()["lld"]`)
 LLD = {"pitch": "F0semitoneFrom27.5Hz_sma3nz", "loudness": "Loudness_sma3"}
@@ -34,12 +34,6 @@ def _part(store: Store, name: str, shard: int, cols: list[str]) -> dict[str, dic
     if not set(cols) <= set(table.schema.names):
         return {}
     return {r["utt_id"]: r for r in table.select(["utt_id", *cols]).to_pylist()}
-
-
-def _mean_rows(values: np.ndarray) -> np.ndarray | None:
-    """Mean over the frames (rows) that are not all NaN (frames without the face)."""
-    keep = values[~np.isnan(values).all(axis=1)] if values.size else values
-    return np.nanmean(keep, axis=0) if len(keep) else None
 
 
 def word_rows(words: dict[str, list[dict[str, Any]] | None],
@@ -70,7 +64,7 @@ def word_rows(words: dict[str, list[dict[str, Any]] | None],
             if timed and au is not None and au.ndim == 2:
                 idx = frame_index(np.asarray(face["frame_times"], np.float64), FACE_WINDOW_S,
                                   w["start"], w["end"])
-                mean = _mean_rows(au[idx])
+                mean, _ = frames_mean(au[idx])  # as the word view averages them
                 row["au_proxy"] = None if mean is None else mean.tolist()
             rows.append(row)
     return rows

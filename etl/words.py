@@ -89,6 +89,14 @@ def frame_index(times: np.ndarray, window_s: float, start: float, end: float) ->
     return np.array([int(np.argmin(np.abs(centre - (start + end) / 2)))])
 
 
+def frames_mean(values: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """(mean, frames used) of some frames (rows), leaving out frames whose values are all NaN
+    (the faces extractor's frames without the target face); None when no frame is left."""
+    if values.ndim == 2:
+        values = values[~np.isnan(values).all(axis=1)]
+    return (values.mean(0) if len(values) else None), len(values)
+
+
 def _by_utt(table: pa.Table) -> dict[str, dict[str, Any]]:
     return {r["utt_id"]: r for r in table.to_pylist()}
 
@@ -115,11 +123,9 @@ def build(store: Store, shard: int, words_from: Any, srcs: list[Source]) -> pa.T
                        if frames else np.zeros(0, int))
                 used = 0
                 for col, out in s.frames.items():
-                    vals = np.asarray(frames[col], dtype=np.float32)[idx] if idx.size else None
-                    if vals is not None and vals.ndim == 2:  # frames all NaN carry nothing
-                        vals = vals[~np.isnan(vals).all(axis=1)]  # (faces: no face there)
-                    used = 0 if vals is None else len(vals)
-                    row[out] = vals.mean(0).tolist() if used else None
+                    mean, used = (frames_mean(np.asarray(frames[col], dtype=np.float32)[idx])
+                                  if idx.size else (None, 0))
+                    row[out] = None if mean is None else mean.tolist()
                 row[f"{s.extractor}_frames"] = used if frames else None
             rows.append(row)
     return pa.Table.from_pylist(rows, schema=schema(srcs))
