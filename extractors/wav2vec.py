@@ -170,7 +170,7 @@ class Wav2VecExtractor(Extractor):
             if ((signal.size - RECEPTIVE) // STRIDE + 1) * STRIDE <= self._chunk():  # one window
                 short.append(i)
             else:
-                out[i] = self._extract_one(inputs[i])
+                out[i] = super().extract_many([inputs[i]])[0]  # chunked, one at a time
         short.sort(key=lambda i: inputs[i][0].size)
         groups: list[list[int]] = []
         for i in short:
@@ -193,12 +193,6 @@ class Wav2VecExtractor(Extractor):
     def _chunk(self) -> int:
         """Samples per window of a long input (a whole number of frame steps)."""
         return max(STRIDE, int(self.config["chunk_s"] * 16_000) // STRIDE * STRIDE)
-
-    def _extract_one(self, args: tuple) -> dict[str, np.ndarray] | Exception:
-        try:
-            return self.extract(*args)
-        except Exception as exc:
-            return exc
 
     def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
         self._check(signal, sample_rate)
