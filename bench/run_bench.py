@@ -65,6 +65,9 @@ class PeakRSS(Sampler):
         self.peak = 0
         self.driver = 0  # this process alone: what every feature byte would pass through
         self._me = psutil.Process()
+        # what this process held before (imports, an earlier run's freed heap): the growth
+        # over it is what the run itself costs the driver
+        self.driver_start = self._me.memory_info().rss
 
     def sample(self) -> None:
         total = 0
@@ -75,13 +78,29 @@ class PeakRSS(Sampler):
         self.driver = max(self.driver, self._me.memory_info().rss)
 
 
-def ray_run(root: Path, out: Path, cpus: int) -> dict:
+def wide_wav2vec(path: Path) -> Path:
+    """A random encoder with wav2vec2-base's 768-d frames (150 kB per second of audio) and a
+    cheap body: a run whose features outweigh everything else, to see where they travel."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    Wav2Vec2Model(Wav2Vec2Config(num_hidden_layers=1, intermediate_size=256,
+                                 conv_dim=(32,) * 7)).save_pretrained(path)
+    Wav2Vec2FeatureExtractor(do_normalize=False).save_pretrained(path)
+    return path
+
+
+def ray_run(root: Path, out: Path, cpus: int, wav2vec: Path | None = None) -> dict:
     ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    names = EXTRACTORS + (["wav2vec"] if wav2vec else [])
     try:
         with PeakRSS() as mem:
             t0 = time.perf_counter()
-            result = run(RunConfig(corpora=["ravdess"], roots=[str(root)], out=str(out),
-                                   extractors=EXTRACTORS, shard_size=64))
+            result = run(RunConfig(
+                corpora=["ravdess"], roots=[str(root)], out=str(out), extractors=names,
+                shard_size=64,
+                extractor_config={"wav2vec": {"model": str(wav2vec)}} if wav2vec else {}))
             wall = time.perf_counter() - t0
     finally:
         ray.shutdown()
@@ -91,6 +110,7 @@ def ray_run(root: Path, out: Path, cpus: int) -> dict:
                    if rel.startswith(("features/", "shards/")))
     return {"wall": wall, "audio": stats["audio_seconds"], "busy": stats["stage_seconds"],
             "utilisation": busy / (wall * cpus), "rss": mem.peak, "driver": mem.driver,
+            "driver_growth": mem.driver - mem.driver_start,
             "features": features, "rows": result.card["counts"]["utterances"]}
 
 
@@ -152,6 +172,9 @@ def main() -> None:
             "ray, 1 CPU, 10x": ray_run(large, work / "o2", 1),
             "ray, 2 CPUs, 10x": ray_run(large, work / "o3", 2),
             "sequential loop, 10x": sequential(large, work / "o4"),
+            # feature bytes x12: the driver's memory should not follow them
+            "ray, 2 CPUs, 10x, + wav2vec 768-d frames": ray_run(
+                large, work / "o5", 2, wide_wav2vec(work / "w2v")),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -170,14 +193,14 @@ def write(path: Path, results: dict, clips: int, gen: float) -> None:
         f"- extractors: {', '.join(EXTRACTORS)}; shard size 64; `make bench` reproduces this",
         "",
         "| run | clips | audio (s) | wall (s) | x real time | peak RSS, all processes (MiB) "
-        "| driver peak RSS / features written (MiB) | stage utilisation "
+        "| driver peak RSS (growth in the run) / features written (MiB) | stage utilisation "
         "| busy seconds per stage |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for name, r in results.items():
         busy = ", ".join(f"{k} {v:.1f}" for k, v in r.get("busy", {}).items()) or "-"
-        mem = (f"{r['driver'] / 2**20:.0f} / {r['features'] / 2**20:.1f}" if "driver" in r
-               else "-")
+        mem = (f"{r['driver'] / 2**20:.0f} (+{r['driver_growth'] / 2**20:.0f}) / "
+               f"{r['features'] / 2**20:.1f}" if "driver" in r else "-")
         util = f"{r['utilisation']:.0%}" if "utilisation" in r else "-"
         lines.append(f"| {name} | {r['rows']} | {r['audio']:.0f} | {r['wall']:.1f} | "
                      f"{r['audio'] / r['wall']:.1f} | {r['rss'] / 2**20:.0f} | {mem} | {util} "
@@ -192,6 +215,8 @@ def write(path: Path, results: dict, clips: int, gen: float) -> None:
         f"- peak memory at 10x the clips: {r10['rss'] / r1['rss']:.2f}x the 1x peak "
         f"({r1['rss'] / 2**20:.0f} -> {r10['rss'] / 2**20:.0f} MiB)",
         "- utilisation = busy seconds of all stages / (wall seconds x CPUs)",
+        "- driver peak RSS against features written: the driver gets each row's ids, "
+        "outcomes and timings and each file's sha256; the workers write the shards",
         f"- fixed cost per run (2 clips, wall): "
         f"{results['ray, 2 CPUs, 2 clips (fixed cost)']['wall']:.1f} s (imports excluded: "
         "this process has them; Ray start, planning, hashing, writing and the card included)",

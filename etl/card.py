@@ -52,7 +52,7 @@ def write(p: Plan, stats: dict[str, Any], t0: float) -> dict[str, Any]:
         store.write_table(LAYOUT.ratings, p.ratings)
     files = {}
     for rel in store.files():
-        sha, size = store.sha256(rel)
+        sha, size = store.digest(rel)
         files[rel] = {"sha256": sha, "bytes": size}
     failed = _counts(errors, "stage")
     reused = stats.get("reused", {})

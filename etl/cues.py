@@ -82,9 +82,8 @@ def features(store: Store, name: str, columns: list[str]) -> pl.DataFrame | None
     parts = LAYOUT.feature_parts(name, store.files())
     if not parts:
         return None
-    tables = [store.read_table(rel) for rel in parts]
-    have = [c for c in columns if c in tables[0].schema.names]
-    frame = pl.from_arrow(pa.concat_tables([t.select(["utt_id", *have]) for t in tables]))
+    tables = [store.read_table(rel, ["utt_id", *columns]) for rel in parts]
+    frame = pl.from_arrow(pa.concat_tables(tables))
     assert isinstance(frame, pl.DataFrame)
     return frame
 

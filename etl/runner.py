@@ -1,27 +1,26 @@
 """Execute a plan on Ray: the one way every mode (run, resume, retry) computes units.
 
 `execute(plan, placement, todo)` takes which units (the base, extractor names) to compute for
-which shards, streams the shards' utterances through Ray Data actor stages, writes each shard
-as soon as all its utterances are back, then rebuilds the derived view parts of the shards
-it touched. A unit already complete for a shard it is asked for is recomputed.
+which shards, streams the shards' utterances through Ray Data actor stages, has each shard
+written on a worker as soon as all its utterances are processed (etl/collect.py), then
+rebuilds the derived view parts of the shards it touched. A unit already complete for a
+shard it is asked for is recomputed.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections import defaultdict
 from typing import Any
 
 import pyarrow as pa
 
+from mer_etl import collect, cues, extractors, quarantine, words
 from mer_etl import contract as c
-from mer_etl import cues, extractors, quarantine, words
 from mer_etl.layout import LAYOUT
 from mer_etl.plan import Placement, Plan
 from mer_etl.progress import progress_bar
 from mer_etl.quiet import loud, native_stderr_to_log
-from mer_etl.writer import ShardWriter
 
 log = logging.getLogger("mer_etl")
 
@@ -100,15 +99,16 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
                             i == len(groups) - 1,
                             size=max_gpus if any(e.resources().num_gpus for e in group)
                             else max_actors)
-        collector = Collector(p, rows, exs, todo)
+        collector = collect.Collector(p, rows, exs, todo, placement.device,
+                                      collect.start_writers(p))
         if not loud():
             # A stream that fails on dead workers is handled below (the quarantine); Ray
             # Data would still log it as an ERROR with a traceback.
             logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         try:
-            _collect(ds, collector, rows.num_rows)
+            collect.collect(ds, collector, rows.num_rows)
         except Exception as exc:
-            if not quarantine.worker_died(exc):
+            if isinstance(exc, collect.WriteFailed) or not quarantine.worker_died(exc):
                 raise
             left = collector.left(work)
             log.warning("workers died repeatedly (%s); processing the %d utterances left in "
@@ -119,6 +119,7 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
                                           placement.device, rates, size, max_seconds):
                     collector.add(row)
                     advance(1)
+        collector.finish()
         return collector.stats()
     finally:
         if started:
@@ -172,61 +173,3 @@ def _map_stage(ds: Any, group: list[extractors.Extractor], placement: Placement,
             max_restarts=quarantine.WORKER_RETRIES,
             max_task_retries=quarantine.WORKER_RETRIES,
         )
-
-
-class Collector:
-    """Takes processed rows (from Ray Data or the quarantine) and writes each shard's units as
-    soon as all its utterances have arrived."""
-
-    def __init__(self, p: Plan, rows: pa.Table, exs: list[extractors.Extractor],
-                 todo: dict[str, list[int]]) -> None:
-        self.p, self.exs = p, exs
-        self.todo = {unit: set(shards) for unit, shards in todo.items()}
-        self.writer = ShardWriter(p.store, {r["utt_id"]: r for r in p.manifest.to_pylist()})
-        self.expected: dict[int, int] = defaultdict(int)
-        for s in rows["shard"].to_pylist():
-            self.expected[s] += 1
-        self.pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self.written: set[int] = set()
-        self.stage_s: dict[str, float] = defaultdict(float)
-        self.audio_s = 0.0
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.audio_s += row.get(c.DURATION) or 0.0
-        stages = ([(c.DECODE, c.DECODE)] if self.exs else []) + [
-            (e.name, c.outcome_column(e.name)) for e in self.exs]
-        for stage, col in stages:  # a quarantined row has no decode outcome
-            self.stage_s[stage] += (row.get(col) or {}).get("seconds") or 0.0
-        shard = row["shard"]
-        self.pending[shard].append(row)
-        if len(self.pending[shard]) == self.expected[shard]:
-            rows = self.pending.pop(shard)
-            if shard in self.todo.get(LAYOUT.base, ()):
-                self.writer.write_base(shard, [r["utt_id"] for r in rows])
-            for ex in self.exs:
-                if shard in self.todo[ex.name]:
-                    self.writer.write_extractor(ex, shard, rows)
-            self.written.add(shard)
-            slowest = max(self.stage_s, key=self.stage_s.get) if self.stage_s else "-"
-            log.info("shard %d written (%d utterances); slowest stage so far: %s",
-                     shard, self.expected[shard], slowest)
-
-    def left(self, work: pa.Table) -> pa.Table:
-        """The utterances a failed stream still owes: neither in a written shard nor waiting,
-        processed, for the rest of their shard."""
-        done = {r["utt_id"] for rows in self.pending.values() for r in rows}
-        keep = [uid not in done and shard not in self.written for uid, shard in
-                zip(work["utt_id"].to_pylist(), work["shard"].to_pylist(), strict=True)]
-        return work.filter(pa.array(keep, pa.bool_()))
-
-    def stats(self) -> dict[str, Any]:
-        return {"audio_seconds": self.audio_s, "stage_seconds": dict(self.stage_s)}
-
-
-def _collect(ds: Any, collector: Collector, total: int) -> None:
-    """Stream results back from Ray Data into the collector."""
-    with progress_bar(total, "utterances") as advance:
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            for row in batch.to_pylist():
-                collector.add(row)
-                advance(1)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from mer_etl.layout import LAYOUT, UnsafeDatasetPath, check_rel
-from mer_etl.media.fs import is_local, sha256_sized
+from mer_etl.media.fs import is_local, sha256_bytes, sha256_sized
 
 CARD = LAYOUT.card
 
@@ -27,6 +27,12 @@ class Store:
         self.fs, path = fsspec.core.url_to_fs(root)
         self.path = path.rstrip("/")
         self.uri = root.rstrip("/")
+        # (sha256, bytes) of each file this process (or a worker reporting back) wrote: the
+        # card takes them from here instead of reading every file back.
+        self.written: dict[str, tuple[str, int]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:  # a worker's copy starts with no record
+        return {**self.__dict__, "written": {}}
 
     def full(self, rel: str) -> str:
         return f"{self.path}/{check_rel(rel)}"
@@ -43,14 +49,17 @@ class Store:
         rename it; an object store's PUT is already all-or-nothing, and its "rename" would be
         a second full copy."""
         dest = self.full(rel)
+        self.written.pop(rel, None)  # until the new bytes are in place
         if not self.is_local:
             self.fs.pipe_file(dest, data)
+            self.written[rel] = (sha256_bytes(data), len(data))
             return
         self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
         with self.fs.open(tmp, "wb") as fh:
             fh.write(data)
         self.fs.mv(tmp, dest)
+        self.written[rel] = (sha256_bytes(data), len(data))
 
     def remove_stale_temporaries(self) -> int:
         """Delete temporaries a killed writer left behind (one writer per version at a time)."""
@@ -66,18 +75,30 @@ class Store:
         pq.write_table(table, buf, compression="zstd")
         self.write_bytes(rel, buf.getvalue())
 
-    def read_table(self, rel: str) -> pa.Table:
+    def read_table(self, rel: str, columns: list[str] | None = None) -> pa.Table:
+        """The table, or only those of `columns` it has (the others are not read at all)."""
         # Never a Python file object inside Arrow: Arrow's threads release such a handle
         # whenever they finish with it, and one released during interpreter exit needs the GIL
         # and aborts the process ("terminate called without an active exception", seen under
         # load). Local files by path (Arrow's own filesystem); remote ones as bytes.
         if self.is_local:
-            return pq.read_table(self.full(rel))
-        with self.fs.open(self.full(rel), "rb") as fh:
-            return pq.read_table(pa.BufferReader(fh.read()))
+            source: Any = self.full(rel)
+        else:
+            with self.fs.open(self.full(rel), "rb") as fh:
+                source = pa.BufferReader(fh.read())
+        parquet = pq.ParquetFile(source)
+        if columns is not None:
+            columns = [c for c in columns if c in parquet.schema_arrow.names]
+        return parquet.read(columns=columns)
 
     def sha256(self, rel: str) -> tuple[str, int]:
+        """(sha256, bytes) of the file as it is now, read back (verify's way)."""
         return sha256_sized(self.fs, self.full(rel))
+
+    def digest(self, rel: str) -> tuple[str, int]:
+        """(sha256, bytes) as hashed while writing; read back only for a file this run did
+        not write (one a killed run left, to be resumed)."""
+        return self.written.get(rel) or self.sha256(rel)
 
     def files(self) -> list[str]:
         """Every data file, relative, sorted; the card itself and work files are not listed."""
@@ -95,6 +116,7 @@ class Store:
 
     def remove(self, rel: str) -> None:
         """Delete one file of the version if it is there (retry unmarks units this way)."""
+        self.written.pop(rel, None)
         if self.exists(rel):
             self.fs.rm(self.full(rel))
 

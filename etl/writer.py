@@ -1,5 +1,10 @@
 """Turns the processed rows of one shard into its files: the base tar, and per extractor a
-feature part, a WebDataset tar and a status part."""
+feature part, a WebDataset tar and a status part.
+
+`write_shard` is what the writer actor runs (etl/collect.py hands it a shard once all its
+utterances are processed): the feature bytes go from the object store to the output URI on
+that worker, and the driver gets back only each file's sha256 and size, hashed while writing.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import webdataset as wds
 
+from mer_etl import extractors
 from mer_etl.contract import DURATION, NATIVE_RATE, blob_column, outcome_column
 from mer_etl.extractors import Extractor
 from mer_etl.layout import LAYOUT
@@ -83,3 +90,36 @@ class ShardWriter:
         status = pa.Table.from_pylist(statuses, schema=STATUS_SCHEMA)
         self.store.write_table(LAYOUT.status_part(ex.name, shard),
                                validate_table(status, STATUS_SCHEMA, f"{ex.name} status"))
+
+
+_BUILT: dict[str, Extractor] = {}  # per worker process: schema and packing only, no models
+
+
+def _extractor(name: str, device: str, config: dict[str, Any]) -> Extractor:
+    key = json.dumps([name, device, config], sort_keys=True, default=str)
+    if key not in _BUILT:
+        _BUILT[key] = extractors.build(name, device=device, **config)
+    return _BUILT[key]
+
+
+def write_shard(store: Store, shard: int, units: list[str], manifest: list[dict[str, Any]],
+                specs: list[tuple[str, dict[str, Any]]], device: str, expected: int,
+                rows: list[dict[str, Any]], blocks: Sequence[pa.Table]
+                ) -> dict[str, tuple[str, int]]:
+    """Write `units` (the base, extractor names) of one shard from its processed rows: those
+    given as values (the quarantine's) and those of `shard` inside `blocks` (processed
+    batches, each possibly holding rows of a neighbouring shard too). Returns
+    {path: (sha256, bytes)} of every file written."""
+    rows = list(rows)
+    for block in blocks:
+        rows.extend(block.filter(pc.equal(block["shard"], shard)).to_pylist())
+    if len(rows) != expected:  # a wrong slice would write a short shard and mark it complete
+        raise RuntimeError(f"shard {shard}: {len(rows)} processed utterances arrived for "
+                           f"writing, {expected} expected")
+    writer = ShardWriter(store, {r["utt_id"]: r for r in manifest})
+    if LAYOUT.base in units:
+        writer.write_base(shard, [r["utt_id"] for r in rows])
+    for name, config in specs:
+        if name in units:
+            writer.write_extractor(_extractor(name, device, config), shard, rows)
+    return dict(store.written)

@@ -28,7 +28,8 @@ APART = [("mer_etl.jobs", "mer_etl.extractors")]
 READERS = ["mer_etl.read", "mer_etl.loaders", "mer_etl.report", "mer_etl.report_items",
            "mer_etl.report_labels", "mer_etl.summary", "mer_etl.export",
            "mer_etl.export_affectgpt"]
-WRITERS = ["mer_etl.pipeline", "mer_etl.runner", "mer_etl.stages", "mer_etl.writer",
+WRITERS = ["mer_etl.pipeline", "mer_etl.runner", "mer_etl.collect", "mer_etl.stages",
+           "mer_etl.writer",
            "mer_etl.quarantine", "mer_etl.retry", "mer_etl.plan", "mer_etl.card"]
 
 
