@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mer_etl import contract as c
-from mer_etl import extractors, quarantine
+from mer_etl import extractors, quarantine, words
+from mer_etl.layout import LAYOUT
 from mer_etl.plan import Plan
 from mer_etl.progress import progress_bar
 
@@ -67,12 +68,12 @@ class ShardWriterActor:
 
     def write(self, store: Any, shard: int, units: list[str], manifest: list[dict[str, Any]],
               specs: list[tuple[str, dict[str, Any]]], device: str, expected: int,
-              rows: list[dict[str, Any]], slices: list[tuple[int, int | None]], *blocks: Any
-              ) -> dict[str, tuple[str, int]]:
+              rows: list[dict[str, Any]], view: list[tuple[str, dict[str, Any]]] | None,
+              slices: list[tuple[int, int | None]], *blocks: Any) -> dict[str, tuple[str, int]]:
         from mer_etl.writer import write_shard
 
         return write_shard(store, shard, units, manifest, specs, device, expected, rows,
-                           _sliced(slices, blocks))
+                           _sliced(slices, blocks), view)
 
 
 def start_writers(p: Plan) -> list[Any]:
@@ -113,6 +114,10 @@ class Collector:
         self.futures: dict[Any, int] = {}
         self.stage_s: dict[str, float] = defaultdict(float)
         self.audio_s = 0.0
+        # every extractor of the plan, when it has a word view: a writer builds a shard's part
+        # right after the shard's units, where it is missing (etl.runner removed the stale)
+        self.view = [(e.name, e.config) for e in p.extractors] if p.views() else None
+        self.view_parts = 0
 
     def add(self, row: dict[str, Any], piece: Piece | None = None) -> None:
         """One processed row: its small columns and where its features are (`piece`), or,
@@ -145,8 +150,8 @@ class Collector:
         writer = self.writers[shard % len(self.writers)]
         future = writer.write.remote(
             self.p.store, shard, units, manifest_rows, [(e.name, e.config) for e in self.exs],
-            self.device, len(rows), self.whole.pop(shard, []), [(x.start, x.end) for x in pieces],
-            *[x.ref for x in pieces])
+            self.device, len(rows), self.whole.pop(shard, []), self.view,
+            [(x.start, x.end) for x in pieces], *[x.ref for x in pieces])
         self.futures[future] = shard
         self.handed.add(shard)
 
@@ -156,7 +161,9 @@ class Collector:
         for future in done:
             shard = self.futures.pop(future)
             try:
-                self.p.store.written.update(ray.get(future))
+                written = ray.get(future)
+                self.p.store.written.update(written)
+                self.view_parts += LAYOUT.view_part(words.UNIT, shard) in written
             except Exception as exc:  # never mistaken for a dead extractor worker
                 cause = getattr(exc, "cause", None) or exc  # the writer's own error, one line
                 raise WriteFailed(f"writing shard {shard} to {self.p.store.uri} failed: "
@@ -179,7 +186,8 @@ class Collector:
         return work.filter(pa.array(keep, pa.bool_()))
 
     def stats(self) -> dict[str, Any]:
-        return {"audio_seconds": self.audio_s, "stage_seconds": dict(self.stage_s)}
+        return {"audio_seconds": self.audio_s, "stage_seconds": dict(self.stage_s),
+                "words_parts_on_workers": self.view_parts}
 
 
 def collect(ds: Any, collector: Collector, total: int) -> None:

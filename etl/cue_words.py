@@ -30,10 +30,10 @@ def _part(store: Store, name: str, shard: int, cols: list[str]) -> dict[str, dic
     rel = LAYOUT.feature_part(name, shard)
     if not store.exists(rel):
         return {}
-    table = store.read_table(rel)
+    table = store.read_table(rel, ["utt_id", *cols])  # only these columns are read
     if not set(cols) <= set(table.schema.names):
         return {}
-    return {r["utt_id"]: r for r in table.select(["utt_id", *cols]).to_pylist()}
+    return {r["utt_id"]: r for r in table.to_pylist()}
 
 
 def word_rows(words: dict[str, list[dict[str, Any]] | None],

@@ -35,14 +35,16 @@ def execute(p: Plan, placement: Placement, todo: dict[str, list[int]]) -> dict[s
             store.remove(LAYOUT.unit_marker(unit, shard))
     exs = [ex for ex in p.extractors if ex.name in todo]
     shards = sorted({s for ss in todo.values() for s in ss})
+    if p.views():
+        for shard in sorted({s for e in exs for s in todo[e.name]}):
+            store.remove(LAYOUT.view_part(words.UNIT, shard))  # derived from what changes
     stats: dict[str, Any] = {}
     if shards:
         with native_stderr_to_log():
             stats = _on_ray(p, placement, p.rows(shards), exs, todo)
-    if p.views():
-        for shard in sorted({s for e in exs for s in todo[e.name]}):
-            store.remove(LAYOUT.view_part(words.UNIT, shard))  # derived from what changed
-        stats["words_parts_built"] = words.write_missing(store, p.n_shards, p.extractors)
+    if p.views():  # the writers build a shard's part after its units; here what is left
+        stats["words_parts_built"] = (stats.get("words_parts_on_workers", 0)
+                                      + words.write_missing(store, p.n_shards, p.extractors))
     if cues.UNIT in p.units:  # dataset-wide (speaker baselines): rebuilt once all shards are in
         stats["cues_rows"], stats["cues_word_rows"] = cues.write(
             store, p.manifest, p.extractors, p.n_shards)

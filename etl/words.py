@@ -103,14 +103,15 @@ def _by_utt(table: pa.Table) -> dict[str, dict[str, Any]]:
 
 def build(store: Store, shard: int, words_from: Any, srcs: list[Source]) -> pa.Table:
     col = words_from.words
-    words = _by_utt(store.read_table(LAYOUT.feature_part(words_from.name, shard))
-                    .select(["utt_id", col]).rename_columns(["utt_id", "words"]))
+    # only the columns used are read (a faces part also holds embeddings and landmarks)
+    words = _by_utt(store.read_table(LAYOUT.feature_part(words_from.name, shard),
+                                     ["utt_id", col]).rename_columns(["utt_id", "words"]))
     feats: dict[str, dict[str, dict[str, Any]]] = {}
     for name in dict.fromkeys(s.extractor for s in srcs):  # each feature part read once
         cols = sorted({c for s in srcs if s.extractor == name
                        for c in (s.series.times, *s.frames)})
-        feats[name] = _by_utt(store.read_table(LAYOUT.feature_part(name, shard))
-                              .select(["utt_id", *cols]))
+        feats[name] = _by_utt(store.read_table(LAYOUT.feature_part(name, shard),
+                                               ["utt_id", *cols]))
     rows = []
     for uid in sorted(words):
         for i, w in enumerate(words[uid]["words"] or []):

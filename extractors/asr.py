@@ -14,6 +14,12 @@ whose middle falls inside it: whisper encodes a fixed 30 s window however short 
 on 2-3 s clips one window for eight utterances is the difference. Packed transcripts are not
 the unpacked ones word for word (each window is decoded as a whole), and which utterances
 share a window follows the engine's batches: `pack` is off (1) by default.
+
+`utterances` > 1 sends the VAD chunks of that many utterances (or packed windows) through
+whisperX's batched forward passes together, one language at a time: each utterance gets what
+it gets on its own (tested on CPU: same text, same word times). "auto" is 16 on a GPU, where
+batches fill it, and 1 on a CPU, where they measured slower (whisper encodes a 30 s window per
+chunk either way).
 """
 
 from __future__ import annotations
@@ -114,10 +120,18 @@ class AsrExtractor(Extractor):
         "vad_offset": 0.363,
         "threads": 1,  # CTranslate2 threads per actor (Ray runs one actor per CPU)
         "pack": 1,  # utterances per whisper window (see above); 1: one utterance per window
+        # utterances whose VAD chunks share batched forward passes (whisperX's batched
+        # pipeline across utterances): "auto" is 16 on cuda, 1 on cpu (one at a time, as
+        # whisperX's own transcribe), or a number
+        "utterances": "auto",
     }
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
         super().__init__(device, **config)
+        many = self.config["utterances"]
+        if not (many == "auto" or (isinstance(many, int) and many >= 1)):
+            raise ValueError(f"asr: utterances must be 'auto' or a positive number, got "
+                             f"{many!r}")
         self._path = resolve_model(str(self.config["model"]))
         self._align_path = self._resolve_align()
         self._pipeline = None
@@ -199,29 +213,129 @@ class AsrExtractor(Extractor):
                           pa.field("words", pa.list_(WORD))])
 
     def extract(self, signal: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        audio = self._audio(signal, sample_rate)
+        return self._finish(audio, *self._transcribe(audio))
+
+    @staticmethod
+    def _audio(signal: np.ndarray, sample_rate: int) -> np.ndarray:
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"asr takes 16 kHz audio, got {sample_rate} Hz")
-        audio = np.array(signal, dtype=np.float32)  # a writable copy: torch wants one
+        return np.array(signal, dtype=np.float32)  # a writable copy: torch wants one
+
+    def _transcribe(self, audio: np.ndarray) -> tuple[dict, list[np.ndarray]]:
+        """whisperX's transcription of one audio, with the encoder output of each chunk."""
         self._encoded = []
         result = self._pipeline.transcribe(audio, batch_size=int(self.config["batch_size"]),
                                            language=self._lang)
         if len(self._encoded) != len(result["segments"]):
             self._encoded = []  # not one encoding per chunk: do not guess which is which
+        return result, self._encoded
+
+    def _transcribe_many(self, audios: list[np.ndarray]) -> list[tuple[dict, list[np.ndarray]]]:
+        """What `_transcribe` gives for each audio, with the VAD chunks of all of them going
+        through whisperX's batched forward passes together (one language at a time)."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        pipe = self._pipeline
+        chunks = [self._vad_chunks(a) for a in audios]
+        langs = [self._lang or pipe.detect_language(a) for a in audios]
+        out: list[tuple[dict, list[np.ndarray]]] = [
+            ({"segments": [], "language": lang}, []) for lang in langs]
+        batch = int(self.config["batch_size"])
+        preset = pipe.tokenizer
+        try:
+            for lang in dict.fromkeys(langs):
+                items = [(u, c) for u, cs in enumerate(chunks) if langs[u] == lang for c in cs]
+                pipe.tokenizer = Tokenizer(pipe.model.hf_tokenizer,
+                                           pipe.model.model.is_multilingual,
+                                           task="transcribe", language=lang)
+                self._encoded = []
+                data = ({"inputs": audios[u][int(c["start"] * SAMPLE_RATE):
+                                             int(c["end"] * SAMPLE_RATE)]} for u, c in items)
+                decoded = list(pipe(data, batch_size=batch, num_workers=0))
+                remembered = len(self._encoded) == len(items)
+                for k, ((u, c), res) in enumerate(zip(items, decoded, strict=True)):
+                    text = res["text"][0] if batch in (0, 1) else res["text"]
+                    out[u][0]["segments"].append({"text": text, "start": round(c["start"], 3),
+                                                  "end": round(c["end"], 3)})
+                    if remembered:
+                        out[u][1].append(self._encoded[k])
+        finally:
+            pipe.tokenizer = preset
+        return [(r, enc if len(enc) == len(r["segments"]) else []) for r, enc in out]
+
+    def _vad_chunks(self, audio: np.ndarray) -> list[dict]:
+        """The VAD chunks (at most 30 s) whisperX's transcribe would decode for `audio`."""
+        from whisperx.vads import Pyannote, Vad
+
+        pipe = self._pipeline
+        vad = pipe.vad_model
+        kind = type(vad) if isinstance(vad, Vad) else Pyannote
+        segments = vad({"waveform": kind.preprocess_audio(audio), "sample_rate": SAMPLE_RATE})
+        return kind.merge_chunks(segments, 30, onset=pipe._vad_params["vad_onset"],
+                                 offset=pipe._vad_params["vad_offset"])
+
+    def _finish(self, audio: np.ndarray, result: dict,
+                encoded: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays of one transcription: its chunks with text, and their timed words."""
         chunks = [(i, s) for i, s in enumerate(result["segments"]) if s["text"].strip()]
         segments = [s for _, s in chunks]
         language = result.get("language") or ""
         if self._align_path is not None and segments:
             words = self._align_ctc(segments, audio, language)
         else:
-            words = [w for i, s in chunks for w in self._whisper_words(i, s, audio, language)]
+            words = [w for i, s in chunks
+                     for w in self._whisper_words(encoded, i, s, audio, language)]
         return self._arrays(segments, words, language, audio.size / SAMPLE_RATE)
 
+    def _utterances(self) -> int:
+        many = self.config["utterances"]
+        if many == "auto":
+            return 16 if self.device.startswith("cuda") else 1
+        return int(many)
+
     def batch_size(self) -> int:
-        return max(1, int(self.config["pack"]))
+        return max(1, int(self.config["pack"]), self._utterances())
 
     def extract_many(self, inputs: list[tuple]) -> list[dict[str, np.ndarray] | Exception]:
-        """Consecutive short utterances packed into shared whisper windows (`pack`)."""
+        """Consecutive short utterances packed into shared whisper windows (`pack`), and the
+        windows of `utterances` of them transcribed in shared forward passes."""
         out: list[dict[str, np.ndarray] | Exception | None] = [None] * len(inputs)
+        jobs: list[tuple[list[int], np.ndarray]] = []
+        for pack in self._packs(inputs):
+            try:
+                audios = [self._audio(*inputs[i]) for i in pack]
+            except Exception as exc:  # the wrong rate: that utterance's error
+                out[pack[0]] = exc
+                continue
+            gap = np.zeros(int(PACK_GAP_S * SAMPLE_RATE), np.float32)
+            jobs.append((pack, audios[0] if len(pack) == 1 else
+                         np.concatenate([x for a in audios for x in (a, gap)])))
+        step = self._utterances()
+        for k in range(0, len(jobs), step):
+            group = jobs[k : k + step]
+            try:
+                done = ([self._transcribe(group[0][1])] if step == 1
+                        else self._transcribe_many([audio for _, audio in group]))
+            except Exception as exc:  # the batch's error is each of its utterances' outcome
+                done = [exc] * len(group)
+            for (pack, audio), result in zip(group, done, strict=True):
+                try:
+                    if isinstance(result, Exception):
+                        raise result
+                    arrays = self._finish(audio, *result)
+                    parts = ([arrays] if len(pack) == 1 else
+                             self._split(arrays, [inputs[i][0] for i in pack]))
+                    for i, part in zip(pack, parts, strict=True):
+                        out[i] = part
+                except Exception as exc:  # the window's error is each of its utterances'
+                    for i in pack:
+                        out[i] = exc
+        return [r if r is not None else RuntimeError("asr: no result") for r in out]
+
+    def _packs(self, inputs: list[tuple]) -> list[list[int]]:
+        """Consecutive short utterances that share a whisper window (`pack`); the others and
+        any at a wrong rate alone."""
         packs: list[list[int]] = []
         room, open_pack = 0.0, False
         for i, (signal, rate) in enumerate(inputs):
@@ -230,29 +344,20 @@ class AsrExtractor(Extractor):
                 packs.append([i])  # alone: its own error or its own window
                 open_pack = False
                 continue
-            if open_pack and len(packs[-1]) < self.batch_size() and room >= seconds:
+            if open_pack and len(packs[-1]) < int(self.config["pack"]) and room >= seconds:
                 packs[-1].append(i)
             else:
                 packs.append([i])
                 room, open_pack = PACK_WINDOW_S, True
             room -= seconds + PACK_GAP_S
-        for pack in packs:
-            try:
-                if len(pack) == 1:
-                    out[pack[0]] = self.extract(*inputs[pack[0]])
-                else:
-                    for i, arrays in zip(pack, self._packed([inputs[i][0] for i in pack]),
-                                         strict=True):
-                        out[i] = arrays
-            except Exception as exc:  # the window's error is each of its utterances' outcome
-                for i in pack:
-                    out[i] = exc
-        return [r if r is not None else RuntimeError("asr: no result") for r in out]
+        return packs
 
-    def _packed(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        gap = np.zeros(int(PACK_GAP_S * SAMPLE_RATE), np.float32)
-        offsets = np.cumsum([0] + [s.size + gap.size for s in signals[:-1]])
-        whole = self.extract(np.concatenate([x for s in signals for x in (s, gap)]), SAMPLE_RATE)
+    def _split(self, whole: dict[str, np.ndarray],
+               signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """A packed window's words given back to its utterances (by each word's middle), on
+        each utterance's own timeline."""
+        gap = int(PACK_GAP_S * SAMPLE_RATE)
+        offsets = np.cumsum([0] + [s.size + gap for s in signals[:-1]])
         middle = (whole["word_start"] + whole["word_end"]) / 2 * SAMPLE_RATE
         results = []
         for signal, offset in zip(signals, offsets, strict=True):
@@ -309,20 +414,20 @@ class AsrExtractor(Extractor):
 
         model.encode = remembering
 
-    def _encoding(self, index: int, chunk: np.ndarray) -> Any:
+    def _encoding(self, encoded: list[np.ndarray], index: int, chunk: np.ndarray) -> Any:
         """Chunk `index`'s encoder output: remembered from the transcription, else computed."""
         from faster_whisper.transcribe import get_ctranslate2_storage
         from whisperx.audio import N_SAMPLES, log_mel_spectrogram
 
-        if index < len(self._encoded):
-            return get_ctranslate2_storage(np.ascontiguousarray(self._encoded[index]))
+        if index < len(encoded):
+            return get_ctranslate2_storage(np.ascontiguousarray(encoded[index]))
         model = self._pipeline.model
         mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
                                   padding=N_SAMPLES - chunk.shape[0])
         return model.encode(mel[:, :N_FRAMES].numpy())
 
-    def _whisper_words(self, index: int, segment: dict, audio: np.ndarray,
-                       language: str) -> list[dict]:
+    def _whisper_words(self, encoded: list[np.ndarray], index: int, segment: dict,
+                       audio: np.ndarray, language: str) -> list[dict]:
         """Whisper's own word times for one VAD chunk's text: the decoded tokens aligned to
         the chunk's encoder output by faster-whisper's DTW over cross-attention."""
         from faster_whisper.tokenizer import Tokenizer
@@ -331,11 +436,11 @@ class AsrExtractor(Extractor):
         model = self._pipeline.model
         lo, hi = int(segment["start"] * SAMPLE_RATE), int(segment["end"] * SAMPLE_RATE)
         chunk = audio[lo:hi]
-        encoded = self._encoding(index, chunk)
+        encoding = self._encoding(encoded, index, chunk)
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
                               task="transcribe", language=language)
         tokens = tokenizer.encode(" " + segment["text"].strip())
-        aligned = model.find_alignment(tokenizer, [tokens], encoded, chunk.shape[0] // HOP)[0]
+        aligned = model.find_alignment(tokenizer, [tokens], encoding, chunk.shape[0] // HOP)[0]
         opts = self._pipeline.options
         merge_punctuations(aligned, opts.prepend_punctuations, opts.append_punctuations)
         return [{"word": w["word"], "start": segment["start"] + float(w["start"]),

@@ -115,3 +115,28 @@ def test_packed_windows_transcribe_like_one_at_a_time(speech):
     for g, s in zip(got[:7], [*speech, long], strict=True):
         assert_timeline(g, s.size / 16_000)
         assert len(g["segment_text"]) <= 1 or s is long
+
+
+def test_utterances_share_forward_passes_with_the_same_transcripts(asr, speech):
+    """`utterances`: the VAD chunks of several utterances go through whisperX's batched
+    forward passes together; each utterance gets exactly what it gets on its own (here on
+    CPU, int8: same text, same word times), silence and a long clip included."""
+    many = build("asr", utterances=8)
+    many.setup()
+    encode = many._pipeline.model.encode
+    batches = []
+    many._pipeline.model.encode = lambda f: batches.append(np.asarray(f).shape[0]) or encode(f)
+    long = np.concatenate(speech * 3)  # several VAD chunks of its own
+    inputs = [(s, 16_000) for s in speech] + [(np.zeros(16_000, np.float32), 16_000),
+                                               (long, 16_000), (speech[0], 8_000)]
+    got = many.extract_many(inputs)
+    assert isinstance(got[-1], ValueError)
+    for g, (signal, rate) in zip(got[:-1], inputs[:-1], strict=True):
+        ref = asr.extract(signal, rate)
+        assert str(g["text"]) == str(ref["text"]) and g["word"].tolist() == ref["word"].tolist()
+        np.testing.assert_allclose(g["word_start"], ref["word_start"], atol=1e-3)
+        np.testing.assert_allclose(g["word_end"], ref["word_end"], atol=1e-3)
+    assert max(batches) > 1  # chunks of different utterances shared a pass
+    assert sum(batches) == sum(g["segment_start"].size for g in got[:-1])
+    assert many.batch_size() == 8 and build("asr").batch_size() == 1  # "auto" on CPU: 1
+    assert build("asr", utterances="auto", device="cuda").batch_size() == 16

@@ -4,6 +4,7 @@ declared frame series and appears in the report through its declared items."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,9 @@ def test_own_frame_extractor_joins_words_view_and_report(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     version = next((tmp_path / "out" / "ravdess").iterdir())
 
+    run_stats = json.loads((version / "dataset.json").read_text())["run"]
+    # built by the writer right after the shard's units, not by the driver after the run
+    assert run_stats["words_parts_on_workers"] == run_stats["words_parts_built"] == 1
     words = pl.read_parquet(version / "words" / "*.parquet")
     assert {"word", "zcr", "zcr_frames"} <= set(words.columns) and words.height >= 8
     feats = pl.read_parquet(version / "features" / "zcr" / "*.parquet")
