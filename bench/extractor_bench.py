@@ -26,7 +26,8 @@ from pathlib import Path
 
 GROUPS = {
     "audio": [("egemaps", {}), ("egemaps", {"sample_rate": 16_000}), ("audio_stats", {}),
-              ("asr", {}), ("asr", {"pack": 8}), ("wav2vec", {"frames": True}),
+              ("asr", {}), ("asr", {"pack": 8}), ("asr", {"utterances": 8}),
+              ("wav2vec", {"frames": True}),
               ("wav2vec", {"dtype": "float16"})],
     "faces": [("faces", {"backend": "dlib", "redetect_every": 1, "embed_every": 1}),
               ("faces", {"backend": "dlib"}), ("faces", {"backend": "dlib", "upsample": 0})],

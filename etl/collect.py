@@ -61,6 +61,13 @@ class ShardWriterActor:
     """A Ray actor: reads the small columns of processed blocks and writes complete shards.
     The blocks arrive as values (Ray resolves the references where the actor runs)."""
 
+    def __init__(self, specs: list[tuple[str, dict[str, Any]]], device: str) -> None:
+        # Imports and the extractors (schemas, packing; no models) now, while the stream
+        # starts, instead of in the last shard's write at the end of the run.
+        from mer_etl.writer import warm
+
+        warm(specs, device)
+
     def small(self, slices: list[tuple[int, int | None]], *blocks: Any) -> list[pa.Table]:
         """Each block's columns but the feature blobs."""
         return [t.drop_columns([n for n in t.column_names if n.endswith(_BLOB)])
@@ -76,7 +83,7 @@ class ShardWriterActor:
                            _sliced(slices, blocks), view)
 
 
-def start_writers(p: Plan) -> list[Any]:
+def start_writers(p: Plan, device: str) -> list[Any]:
     """The writer actors: for a local --out one on the driver's node (another node's writes
     would land on that node's disk); for an object store one per node, the shards spread
     over them."""
@@ -90,8 +97,9 @@ def start_writers(p: Plan) -> list[Any]:
     cls = ray.remote(num_cpus=0, max_concurrency=THREADS,
                      max_restarts=quarantine.WORKER_RETRIES,
                      max_task_retries=quarantine.WORKER_RETRIES)(ShardWriterActor)
+    specs = [(e.name, e.config) for e in p.extractors]
     return [cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-        node, soft=not p.store.is_local)).remote() for node in nodes]
+        node, soft=not p.store.is_local)).remote(specs, device) for node in nodes]
 
 
 class Collector:

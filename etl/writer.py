@@ -102,6 +102,12 @@ def _extractor(name: str, device: str, config: dict[str, Any]) -> Extractor:
     return _BUILT[key]
 
 
+def warm(specs: list[tuple[str, dict[str, Any]]], device: str) -> None:
+    """Build the extractors a writer will need (their modules imported) ahead of time."""
+    for name, config in specs:
+        _extractor(name, device, config)
+
+
 def write_shard(store: Store, shard: int, units: list[str], manifest: list[dict[str, Any]],
                 specs: list[tuple[str, dict[str, Any]]], device: str, expected: int,
                 rows: list[dict[str, Any]], blocks: Sequence[pa.Table],
