@@ -66,6 +66,7 @@ class ShardWriterActor:
         # starts, instead of in the last shard's write at the end of the run.
         from mer_etl.writer import warm
 
+        self.specs, self.device = specs, device  # every extractor of the plan
         warm(specs, device)
 
     def small(self, slices: list[tuple[int, int | None]], *blocks: Any) -> list[pa.Table]:
@@ -74,13 +75,12 @@ class ShardWriterActor:
                 for t in _sliced(slices, blocks)]
 
     def write(self, store: Any, shard: int, units: list[str], manifest: list[dict[str, Any]],
-              specs: list[tuple[str, dict[str, Any]]], device: str, expected: int,
-              rows: list[dict[str, Any]], view: list[tuple[str, dict[str, Any]]] | None,
+              expected: int, rows: list[dict[str, Any]], view: bool,
               slices: list[tuple[int, int | None]], *blocks: Any) -> dict[str, tuple[str, int]]:
         from mer_etl.writer import write_shard
 
-        return write_shard(store, shard, units, manifest, specs, device, expected, rows,
-                           _sliced(slices, blocks), view)
+        return write_shard(store, shard, units, manifest, self.specs, self.device, expected,
+                           rows, _sliced(slices, blocks), view)
 
 
 def start_writers(p: Plan, device: str) -> list[Any]:
@@ -109,22 +109,22 @@ class Collector:
     are handed to the writer as values."""
 
     def __init__(self, p: Plan, rows: pa.Table, exs: list[extractors.Extractor],
-                 todo: dict[str, list[int]], device: str, writers: list[Any]) -> None:
-        self.p, self.exs, self.device, self.writers = p, exs, device, writers
+                 todo: dict[str, list[int]], writers: list[Any]) -> None:
+        self.p, self.exs, self.writers = p, exs, writers
         self.todo = {unit: set(shards) for unit, shards in todo.items()}
         self.expected: dict[int, int] = defaultdict(int)
         for s in rows["shard"].to_pylist():
             self.expected[s] += 1
         self.pending: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        self.pieces: dict[int, dict[tuple[Any, int, int | None], Piece]] = defaultdict(dict)
+        self.pieces: dict[int, dict[Piece, None]] = defaultdict(dict)  # ordered sets
         self.whole: dict[int, list[dict[str, Any]]] = defaultdict(list)  # quarantine rows
         self.handed: set[int] = set()  # shards given to a writer
         self.futures: dict[Any, int] = {}
         self.stage_s: dict[str, float] = defaultdict(float)
         self.audio_s = 0.0
-        # every extractor of the plan, when it has a word view: a writer builds a shard's part
-        # right after the shard's units, where it is missing (etl.runner removed the stale)
-        self.view = [(e.name, e.config) for e in p.extractors] if p.views() else None
+        # with a word view, a writer builds a shard's part right after the shard's units,
+        # where it is missing (etl.runner removed the stale ones)
+        self.view = bool(p.views())
         self.view_parts = 0
 
     def add(self, row: dict[str, Any], piece: Piece | None = None) -> None:
@@ -140,7 +140,7 @@ class Collector:
         if piece is None:
             self.whole[shard].append(row)
         else:
-            self.pieces[shard][(piece.ref, piece.start, piece.end)] = piece
+            self.pieces[shard][piece] = None
         if len(self.pending[shard]) == self.expected[shard]:
             self._hand_over(shard)
 
@@ -152,14 +152,13 @@ class Collector:
         manifest = self.p.manifest
         ids = pa.array([r["utt_id"] for r in rows])
         manifest_rows = manifest.filter(pc.is_in(manifest["utt_id"], ids)).to_pylist()
-        pieces = list(self.pieces.pop(shard, {}).values())
+        pieces = list(self.pieces.pop(shard, {}))
         while len(self.futures) >= THREADS * len(self.writers):  # bounded, like the stream
             self._settle(ray.wait(list(self.futures), num_returns=1)[0])
         writer = self.writers[shard % len(self.writers)]
         future = writer.write.remote(
-            self.p.store, shard, units, manifest_rows, [(e.name, e.config) for e in self.exs],
-            self.device, len(rows), self.whole.pop(shard, []), self.view,
-            [(x.start, x.end) for x in pieces], *[x.ref for x in pieces])
+            self.p.store, shard, units, manifest_rows, len(rows), self.whole.pop(shard, []),
+            self.view, [(x.start, x.end) for x in pieces], *[x.ref for x in pieces])
         self.futures[future] = shard
         self.handed.add(shard)
 

@@ -101,7 +101,7 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
                             i == len(groups) - 1,
                             size=max_gpus if any(e.resources().num_gpus for e in group)
                             else max_actors)
-        collector = collect.Collector(p, rows, exs, todo, placement.device,
+        collector = collect.Collector(p, rows, exs, todo,
                                       collect.start_writers(p, placement.device))
         if not loud():
             # A stream that fails on dead workers is handled below (the quarantine); Ray

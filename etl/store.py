@@ -49,17 +49,17 @@ class Store:
         rename it; an object store's PUT is already all-or-nothing, and its "rename" would be
         a second full copy."""
         dest = self.full(rel)
+        digest = (sha256_bytes(data), len(data))
         self.written.pop(rel, None)  # until the new bytes are in place
         if not self.is_local:
             self.fs.pipe_file(dest, data)
-            self.written[rel] = (sha256_bytes(data), len(data))
-            return
-        self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-        tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as fh:
-            fh.write(data)
-        self.fs.mv(tmp, dest)
-        self.written[rel] = (sha256_bytes(data), len(data))
+        else:
+            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+            tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+            with self.fs.open(tmp, "wb") as fh:
+                fh.write(data)
+            self.fs.mv(tmp, dest)
+        self.written[rel] = digest
 
     def remove_stale_temporaries(self) -> int:
         """Delete temporaries a killed writer left behind (one writer per version at a time)."""

@@ -110,14 +110,13 @@ def warm(specs: list[tuple[str, dict[str, Any]]], device: str) -> None:
 
 def write_shard(store: Store, shard: int, units: list[str], manifest: list[dict[str, Any]],
                 specs: list[tuple[str, dict[str, Any]]], device: str, expected: int,
-                rows: list[dict[str, Any]], blocks: Sequence[pa.Table],
-                view: list[tuple[str, dict[str, Any]]] | None = None
+                rows: list[dict[str, Any]], blocks: Sequence[pa.Table], view: bool = False
                 ) -> dict[str, tuple[str, int]]:
     """Write `units` (the base, extractor names) of one shard from its processed rows: those
     given as values (the quarantine's) and those of `shard` inside `blocks` (processed
-    batches, each possibly holding rows of a neighbouring shard too). With `view` (every
-    extractor of the plan), then the shard's word-view part where it is missing: all the
-    units it reads are complete by now. Returns {path: (sha256, bytes)} of every file
+    batches, each possibly holding rows of a neighbouring shard too); `specs` are every
+    extractor of the plan. With `view`, then the shard's word-view part where it is missing:
+    all the units it reads are complete by now. Returns {path: (sha256, bytes)} of every file
     written."""
     rows = list(rows)
     for block in blocks:
@@ -131,8 +130,8 @@ def write_shard(store: Store, shard: int, units: list[str], manifest: list[dict[
     for name, config in specs:
         if name in units:
             writer.write_extractor(_extractor(name, device, config), shard, rows)
-    if view is not None and not store.exists(LAYOUT.view_part(words.UNIT, shard)):
-        exs = [_extractor(name, device, config) for name, config in view]
+    if view and not store.exists(LAYOUT.view_part(words.UNIT, shard)):
+        exs = [_extractor(name, device, config) for name, config in specs]
         store.write_table(LAYOUT.view_part(words.UNIT, shard),
                           words.build(store, shard, words.word_source(exs), words.sources(exs)))
     return dict(store.written)
