@@ -64,6 +64,7 @@ class ShardWriterActor:
     def __init__(self, specs: list[tuple[str, dict[str, Any]]], device: str) -> None:
         # Imports and the extractors (schemas, packing; no models) now, while the stream
         # starts, instead of in the last shard's write at the end of the run.
+        _without_torch()
         from mer_etl.writer import warm
 
         self.specs, self.device = specs, device  # every extractor of the plan
@@ -81,6 +82,25 @@ class ShardWriterActor:
 
         return write_shard(store, shard, units, manifest, self.specs, self.device, expected,
                            rows, _sliced(slices, blocks), view)
+
+
+def _without_torch() -> None:
+    """Import webdataset with torch hidden. Its package imports torch for DataLoader shims
+    (0.8 s, twice that in CPU while the extractor actors start beside it); a writer actor
+    only writes tars, and its process runs nothing else. Where torch is already in, as
+    in a process that ran a model, nothing changes."""
+    import sys
+
+    if "torch" in sys.modules or "webdataset" in sys.modules:
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]  # import torch: ModuleNotFoundError
+    try:
+        import webdataset  # noqa: F401
+    except ImportError:  # a release that needs torch after all: imported the usual way later
+        for name in [m for m in sys.modules if m.split(".")[0] == "webdataset"]:
+            del sys.modules[name]
+    finally:
+        del sys.modules["torch"]
 
 
 def start_writers(p: Plan, device: str) -> list[Any]:

@@ -80,6 +80,8 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # our own bar below reports utterances and shards
         ctx.execution_options.preserve_order = True  # shards complete one after another
+        # The writers first: they import and build beside Ray Data's own start-up below.
+        writers = collect.start_writers(p, placement.device)
         work = rows.select(c.WORK_COLUMNS)
         size = placement.batch_size
         ds = ray.data.from_arrow([work.slice(i, size) for i in range(0, work.num_rows, size)])
@@ -101,8 +103,7 @@ def _on_ray(p: Plan, placement: Placement, rows: pa.Table, exs: list[extractors.
                             i == len(groups) - 1,
                             size=max_gpus if any(e.resources().num_gpus for e in group)
                             else max_actors)
-        collector = collect.Collector(p, rows, exs, todo,
-                                      collect.start_writers(p, placement.device))
+        collector = collect.Collector(p, rows, exs, todo, writers)
         if not loud():
             # A stream that fails on dead workers is handled below (the quarantine); Ray
             # Data would still log it as an ERROR with a traceback.

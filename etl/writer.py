@@ -21,7 +21,7 @@ from mer_etl import extractors, words
 from mer_etl.contract import DURATION, NATIVE_RATE, blob_column, outcome_column
 from mer_etl.extractors import Extractor
 from mer_etl.layout import LAYOUT
-from mer_etl.media.arrays import unpack
+from mer_etl.media.arrays import rows_to_table, unpack
 from mer_etl.schemas import STATUS_SCHEMA, validate_table
 from mer_etl.store import Store
 
@@ -71,8 +71,8 @@ class ShardWriter:
         arrays = {r["utt_id"]: unpack(r[blob_column(ex.name)])
                   for r, s in zip(rows, statuses, strict=True) if s["status"] == "ok"}
         schema = ex.schema()
-        table = pa.Table.from_pylist(
-            [{"utt_id": uid, **ex.to_row(a)} for uid, a in arrays.items()], schema=schema)
+        table = rows_to_table([{"utt_id": uid, **ex.to_row(a)} for uid, a in arrays.items()],
+                              schema)
         self.store.write_table(LAYOUT.feature_part(ex.name, shard),
                                validate_table(table, schema, f"{ex.name} features, shard {shard}"))
         samples = []

@@ -73,6 +73,6 @@ class AudioStatsExtractor(Extractor):
 
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         row: dict[str, Any] = dict(zip(self.SCALARS, arrays["scalars"].tolist(), strict=True))
-        row["frame_rms_dbfs"] = arrays["frame_rms_dbfs"].tolist()
-        row["frame_times"] = arrays["frame_times"].tolist()
+        row["frame_rms_dbfs"] = arrays["frame_rms_dbfs"]
+        row["frame_times"] = arrays["frame_times"]
         return row

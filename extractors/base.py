@@ -207,4 +207,6 @@ class Extractor(ABC):
 
     @abstractmethod
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-        """The feature-table row (without utt_id) for the arrays `extract` returned."""
+        """The feature-table row (without utt_id) for the arrays `extract` returned. A list
+        column's value may stay a numpy array of the column's nesting depth: the writer
+        builds such columns without a Python float per element (etl.media.arrays)."""

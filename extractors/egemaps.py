@@ -158,6 +158,5 @@ class EgemapsExtractor(Extractor):
             zip(self._functionals.feature_names, arrays["functionals"].tolist(), strict=True)
         )
         if self.config["lld"]:
-            row["lld"] = arrays["lld"].tolist()
-            row["lld_times"] = arrays["lld_times"].tolist()
+            row["lld"], row["lld_times"] = arrays["lld"], arrays["lld_times"]
         return row

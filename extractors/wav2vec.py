@@ -223,4 +223,4 @@ class Wav2VecExtractor(Extractor):
         return out
 
     def to_row(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-        return {k: v.astype(np.float32).tolist() for k, v in arrays.items()}
+        return {k: v.astype(np.float32) for k, v in arrays.items()}
