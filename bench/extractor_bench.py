@@ -30,7 +30,8 @@ GROUPS = {
               ("wav2vec", {"frames": True}),
               ("wav2vec", {"dtype": "float16"})],
     "faces": [("faces", {"backend": "dlib", "redetect_every": 1, "embed_every": 1}),
-              ("faces", {"backend": "dlib"}), ("faces", {"backend": "dlib", "upsample": 0})],
+              ("faces", {"backend": "dlib"}), ("faces", {"backend": "dlib", "upsample": 0}),
+              ("faces", {"backend": "dlib", "redetect_every": 10, "embed_every": 10})],
 }
 
 

@@ -82,13 +82,25 @@ class DlibBackend:
         self._encoder = dlib.face_recognition_model_v1(str(self._files[1]))
         self._dlib = dlib
 
-    def detect(self, frame: np.ndarray, upsample: int | None = None) -> list[Face]:
+    def detect(self, frame: np.ndarray, upsample: int | None = None,
+               shrink: float = 1.0) -> list[Face]:
         """Faces in the frame; `upsample` overrides the configured pyramid steps up (a
-        region around a face already known to be large needs none)."""
+        region around a face already known to be large needs none). With `shrink` < 1 the
+        detector looks at the frame scaled by it (a large face needs no more pixels than
+        HOG's 80 px window to be found; the cost goes with the pixels) and the landmarks,
+        crops and embedding come from the frame itself."""
         up = self.upsample if upsample is None else upsample
-        rects, scores, _ = self._detector.run(frame, up, self.min_score)
+        image = frame
+        if shrink < 1:
+            import cv2
+
+            image = cv2.resize(frame, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        rects, scores, _ = self._detector.run(image, up, self.min_score)
         faces = []
         for rect, score in zip(rects, scores, strict=True):
+            if shrink < 1:  # back to the frame's pixels
+                rect = self._dlib.rectangle(*(round(v / shrink) for v in (
+                    rect.left(), rect.top(), rect.right(), rect.bottom())))
             shape = self._shape(frame, rect)
             points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
             crop = self._dlib.get_face_chip(frame, shape, size=CROP, padding=0.25)
@@ -146,7 +158,10 @@ class InsightFaceBackend:
         self._app.prepare(ctx_id=ctx, det_thresh=self.min_score,
                           det_size=(self.det_size, self.det_size))
 
-    def detect(self, frame: np.ndarray, upsample: int | None = None) -> list[Face]:
+    def detect(self, frame: np.ndarray, upsample: int | None = None,
+               shrink: float = 1.0) -> list[Face]:
+        """Faces in the frame (SCRFD scales every input to det_size itself: `upsample` and
+        `shrink` are dlib's)."""
         from insightface.utils import face_align
 
         faces = []

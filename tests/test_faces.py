@@ -352,3 +352,21 @@ def test_region_detection_between_whole_frames_finds_the_same_faces(tmp_path, ph
         emb = b["embedding_dlib"]
         assert (~np.isnan(emb).any(axis=1)).sum() == -(-seen.sum() // 5)
         assert float(a["pooled_embedding_dlib"] @ b["pooled_embedding_dlib"]) > 0.99
+
+
+def test_a_large_face_is_found_on_a_shrunk_region_with_full_resolution_landmarks(photos):
+    """Region passes look for a large face on the region scaled down to about 100 px of face
+    (HOG's window is 80 px; its cost goes with the pixels): the same face, its landmarks and
+    chip taken from the full-resolution pixels."""
+    photo = Image.open(photos["hanks"]).convert("RGB")
+    frame = np.asarray(photo.resize((photo.width * 3, photo.height * 3), Image.BICUBIC))
+    dlib = DlibBackend()
+    dlib.load("cpu")
+    [full] = dlib.detect(frame, upsample=0)
+    side = float(full.box[2] - full.box[0])
+    assert side > 150  # large enough that the shrink below is a real one
+    [small] = dlib.detect(frame, upsample=0, shrink=100 / side)
+    assert np.abs(small.landmarks - full.landmarks).max() < 0.05 * side
+    assert np.abs(small.box - full.box).max() < 0.15 * side
+    assert small.crop.shape == full.crop.shape
+    assert float(small.embedding @ full.embedding) > 0.99
