@@ -3,7 +3,8 @@
 Every extractor runs in its own process (so its peak memory is its own), pinned to one thread,
 over the demo corpus's utterances: set-up time, x real time per core (media seconds / busy
 seconds), peak RSS, and bytes stored per hour of media (the packed arrays the shards hold).
-Faces report frames/s per core too. wav2vec has no offline weights: it runs a randomly
+Faces report frames/s per core too; ASR its word error rate against the lines the demo's
+speech was synthesised from. wav2vec has no offline weights: it runs a randomly
 initialised model of wav2vec2-base's exact architecture (95M parameters), saved and loaded
 through the same path a user's `facebook/wav2vec2-base` takes, so its cost is the real one.
 
@@ -62,7 +63,7 @@ def _one(name: str, config: dict, root: Path) -> dict:
     t0 = time.perf_counter()
     ex.setup()
     setup_s = time.perf_counter() - t0
-    stored, frames = 0, 0
+    stored, frames, texts = 0, 0, []
     t0 = time.perf_counter()
     step = ex.batch_size()  # extractors that batch (asr pack, wav2vec batch) get batches
     for k in range(0, len(inputs), step):
@@ -72,6 +73,7 @@ def _one(name: str, config: dict, root: Path) -> dict:
                 raise out
             stored += len(pack(out))
             frames += len(out.get("frame_times", [])) if ex.modality == "video" else 0
+            texts.append(str(out["text"]) if "text" in out else "")
     busy = time.perf_counter() - t0
     return {"extractor": name, "config": config, "utterances": len(inputs),
             "media_s": round(media_s, 1), "setup_s": round(setup_s, 2),
@@ -79,7 +81,21 @@ def _one(name: str, config: dict, root: Path) -> dict:
             "frames_per_s": round(frames / busy, 2) if frames else None,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "rss_before_setup_mib": round(base_rss),
-            "mb_per_hour": round(stored / media_s * 3600 / 1e6, 1)}
+            "mb_per_hour": round(stored / media_s * 3600 / 1e6, 1),
+            # ASR: word error rate against the lines the demo's speech was made from
+            "wer": round(_wer([r["transcript"] for r in rows], texts), 3)
+            if name == "asr" else None}
+
+
+def _wer(refs: list[str], hyps: list[str]) -> float:
+    import re
+
+    import jiwer
+
+    def words(s: str) -> str:
+        return " ".join(re.sub(r"[^a-z' ]", " ", s.lower()).split())
+
+    return float(jiwer.wer([words(r) for r in refs], [words(h) for h in hyps]))
 
 
 def _wav2vec_base(tmp: Path) -> str:
@@ -130,14 +146,16 @@ def write(group: str, results: list[dict], n_files: int) -> None:
              f"Reproduce: `make bench-{group}`.",
              "",
              "| extractor | config | utterances | media s | set-up s | busy s | x real time "
-             "per core | frames/s | peak RSS MiB (before set-up) | MB per hour of media |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "per core | frames/s | peak RSS MiB (before set-up) | MB per hour of media | "
+             "ASR word error rate |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         config = {k: (Path(v).name if k == "model" else v) for k, v in r["config"].items()}
         lines.append(f"| {r['extractor']} | `{json.dumps(config)}` | {r['utterances']} | "
                      f"{r['media_s']} | {r['setup_s']} | {r['busy_s']} | {r['x_real_time']} | "
                      f"{r['frames_per_s'] or '-'} | {r['peak_rss_mib']} "
-                     f"({r['rss_before_setup_mib']}) | {r['mb_per_hour']} |")
+                     f"({r['rss_before_setup_mib']}) | {r['mb_per_hour']} | "
+                     f"{'-' if r.get('wer') is None else r['wer']} |")
     Path(f"bench/{group}-results.md").write_text("\n".join(lines) + "\n")
 
 

@@ -12,8 +12,9 @@ Corpus transcripts stay in the manifest's `transcript` column; these are ASR out
 whisper window, with a second of silence between them, and gives each utterance the words
 whose middle falls inside it: whisper encodes a fixed 30 s window however short the clip, so
 on 2-3 s clips one window for eight utterances is the difference. Packed transcripts are not
-the unpacked ones word for word (each window is decoded as a whole), and which utterances
-share a window follows the engine's batches: `pack` is off (1) by default.
+the unpacked ones word for word (each window is decoded as a whole; on the demo the word error
+rate went from 0.35 to 0.90, words at a window's seams landing in the neighbouring utterance),
+and which utterances share a window follows the engine's batches: `pack` is off (1) by default.
 
 `utterances` > 1 sends the VAD chunks of that many utterances (or packed windows) through
 whisperX's batched forward passes together, one language at a time: each utterance gets what
