@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mer_etl.media.audio import DecodeError, decode_audio
-from tests.media import truncate, write_wav
+from tests.media import truncate, write_video, write_wav
 
 
 def test_48k_stereo_wav_becomes_16k_mono(tmp_path):
@@ -133,3 +133,32 @@ def test_what_soundfile_cannot_read_goes_to_ffmpeg(tmp_path, lossless):
     with pytest.raises(DecodeError, match=r"fake\.wav: ffmpeg could not decode audio"):
         decode_audio(str(fake))
     assert decode_audio(str(ogg)).size > 10_000
+
+
+def test_video_frame_size_is_ffprobes_and_unreadable_videos_are_named(tmp_path):
+    """The frame size is read in process (PyAV): the same as ffprobe's on H.264 in MP4 and
+    on MPEG-4 in AVI, scaled to max_side in even numbers; what is not a video says so."""
+    import ffmpeg
+
+    from mer_etl.media.video import frame_size
+
+    mp4 = write_video(tmp_path / "a.mp4", width=1000, seconds=0.5)
+    avi = tmp_path / "b.avi"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=s=322x242:d=0.5",
+                    "-c:v", "mpeg4", str(avi)], check=True)
+    for video, side in ((mp4, 640), (avi, 640), (avi, 100)):
+        probed = ffmpeg.probe(str(video), select_streams="v:0")["streams"][0]
+        w, h = int(probed["width"]), int(probed["height"])
+        out_w, out_h, back = frame_size(str(video), str(video), side)
+        scale = min(1.0, side / max(w, h))
+        assert (out_w, out_h) == (max(2, round(w * scale / 2) * 2),
+                                  max(2, round(h * scale / 2) * 2))
+        assert back == pytest.approx(w / out_w)
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"junk" * 1000)
+    wav = write_wav(tmp_path / "a.wav")
+    for path, why in ((junk, "could not read it as a video"),
+                      (wav, "expected a video stream, found none"),
+                      (tmp_path / "none.mp4", "could not read it as a video")):
+        with pytest.raises(DecodeError, match=f"{path.name}: {why}"):
+            frame_size(str(path), str(path), 640)

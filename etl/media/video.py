@@ -12,20 +12,29 @@ from collections.abc import Iterator
 import ffmpeg
 import numpy as np
 
-from mer_etl.media.audio import DecodeError, span_args, stderr_tail
+from mer_etl.media.audio import DecodeError, span_args
 from mer_etl.media.fs import local_path
 
 
 def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int, float]:
     """Output (width, height, scale back to the source's pixels): the first video stream's
-    size, scaled so the longer side is at most max_side (even numbers, as rgb24 rows like)."""
+    size, scaled so the longer side is at most max_side (even numbers, as rgb24 rows like).
+
+    The size is read in process with PyAV (libavformat, the same fields ffprobe prints): an
+    ffprobe process per clip cost 54 ms against 2 ms, a third of decoding a 3 s clip."""
+    import av
+
     try:
-        streams = ffmpeg.probe(path, select_streams="v:0")["streams"]
-    except ffmpeg.Error as exc:
-        raise DecodeError(f"{uri}: ffprobe could not read it ({stderr_tail(exc)})") from None
-    if not streams:
-        raise DecodeError(f"{uri}: expected a video stream, found none")
-    w, h = int(streams[0]["width"]), int(streams[0]["height"])
+        with av.open(path) as container:
+            streams = container.streams.video
+            if not streams:
+                raise DecodeError(f"{uri}: expected a video stream, found none")
+            w, h = streams[0].codec_context.width, streams[0].codec_context.height
+    except av.FFmpegError as exc:
+        raise DecodeError(f"{uri}: could not read it as a video ({exc.strerror or exc})"
+                          ) from None
+    if not w or not h:
+        raise DecodeError(f"{uri}: expected a video stream with a frame size, found none")
     scale = min(1.0, max_side / max(w, h))
     out_w, out_h = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
     return out_w, out_h, w / out_w
