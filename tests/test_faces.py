@@ -370,3 +370,34 @@ def test_a_large_face_is_found_on_a_shrunk_region_with_full_resolution_landmarks
     assert np.abs(small.box - full.box).max() < 0.15 * side
     assert small.crop.shape == full.crop.shape
     assert float(small.embedding @ full.embedding) > 0.99
+
+
+def test_a_whole_frame_turn_runs_only_when_a_new_face_is_seen(tmp_path, photos):
+    """At a whole-frame turn the tracked faces are looked for in their regions and BlazeFace
+    looks at the frame: a second face appearing at 1.2 s is found at the turn after (2.0 s),
+    as without the check, and the turn before it (1.0 s, nothing new) costs no whole-frame
+    pass."""
+    video = tmp_path / "second_face.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-loop", "1", "-framerate", "25", "-i", str(photos["hanks"]),
+         "-loop", "1", "-framerate", "25", "-i", str(photos["hanks"]), "-filter_complex",
+         "[0:v]scale=640:-2[a];[1:v]scale=640:-2,drawbox=t=fill:c=black:enable='lt(t,1.2)'"
+         "[b];[a][b]hstack,format=yuv420p", "-t", "3", "-c:v", "libx264", str(video)],
+        check=True)
+    seen = {}
+    for check in (True, False):
+        ex = build("faces", backend="dlib", target="all", redetect_check=check)
+        ex.setup()
+        whole: list[int] = []
+        detect = ex.backend.detect
+
+        def counting(frame, upsample=None, shrink=1.0, detect=detect, whole=whole):
+            if frame.shape[1] == 640:  # the whole (640 x 320) frame, not a region of it
+                whole.append(1)
+            return detect(frame, upsample, shrink)
+
+        ex.backend.detect = counting
+        out = ex.extract(str(video), None, None)
+        seen[check] = (out["faces_per_frame"].tolist(), len(whole))
+    assert seen[True][0] == seen[False][0] == [1] * 10 + [2] * 5
+    assert (seen[True][1], seen[False][1]) == (2, 3)  # frames 0 and 10; 0, 5 and 10
