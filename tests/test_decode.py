@@ -162,3 +162,23 @@ def test_video_frame_size_is_ffprobes_and_unreadable_videos_are_named(tmp_path):
                       (tmp_path / "none.mp4", "could not read it as a video")):
         with pytest.raises(DecodeError, match=f"{path.name}: {why}"):
             frame_size(str(path), str(path), 640)
+
+
+def test_a_rotated_video_comes_out_upright_not_squeezed(tmp_path):
+    """A phone video stored sideways with a 90 degree display rotation: ffmpeg turns its
+    frames upright, so the frame size swaps; frames keep the picture's proportions (a black
+    left half stored becomes a black top or bottom half shown)."""
+    from mer_etl.media.video import frame_size, iter_frames
+
+    stored, rotated = tmp_path / "stored.mp4", tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=white:s=320x240:d=1",
+                    "-vf", "drawbox=x=0:y=0:w=160:h=240:c=black:t=fill", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(stored)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(stored), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(rotated)], check=True)
+    assert frame_size(str(stored), "s", 640)[:2] == (320, 240)
+    assert frame_size(str(rotated), "r", 640)[:2] == (240, 320)
+    _, frame, _ = next(iter(iter_frames(str(rotated), None, None, 5.0, 640)))
+    assert frame.shape == (320, 240, 3)
+    rows = frame.mean(axis=(1, 2))
+    assert {rows[:150].max() < 40, rows[170:].max() < 40} == {True, False}  # one half black
