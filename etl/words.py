@@ -132,15 +132,17 @@ def build(store: Store, shard: int, words_from: Any, srcs: list[Source]) -> pa.T
     return pa.Table.from_pylist(rows, schema=schema(srcs))
 
 
+def write_part(store: Store, shard: int, exs: list[Any]) -> None:
+    """Build and write one shard's words part from its feature parts."""
+    store.write_table(LAYOUT.view_part(UNIT, shard),
+                      build(store, shard, word_source(exs), sources(exs)))
+
+
 def write_missing(store: Store, n_shards: int, exs: list[Any]) -> int:
     """Build the words part of every shard that lacks one, shards side by side (reading and
     writing Parquet release the GIL); returns how many were built."""
-    srcs, words_from = sources(exs), word_source(exs)
     todo = [s for s in range(n_shards) if not store.exists(LAYOUT.view_part(UNIT, s))]
-
-    def one(shard: int) -> None:
-        store.write_table(LAYOUT.view_part(UNIT, shard), build(store, shard, words_from, srcs))
-
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        list(pool.map(one, todo))  # list: an error in any shard is raised here
+        # list: an error in any shard is raised here
+        list(pool.map(lambda shard: write_part(store, shard, exs), todo))
     return len(todo)

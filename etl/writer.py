@@ -131,7 +131,5 @@ def write_shard(store: Store, shard: int, units: list[str], manifest: list[dict[
         if name in units:
             writer.write_extractor(_extractor(name, device, config), shard, rows)
     if view and not store.exists(LAYOUT.view_part(words.UNIT, shard)):
-        exs = [_extractor(name, device, config) for name, config in specs]
-        store.write_table(LAYOUT.view_part(words.UNIT, shard),
-                          words.build(store, shard, words.word_source(exs), words.sources(exs)))
+        words.write_part(store, shard, [_extractor(name, device, config) for name, config in specs])
     return dict(store.written)

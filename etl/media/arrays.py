@@ -59,7 +59,7 @@ def _column(values: list[Any], type_: pa.DataType) -> pa.Array:
         levels[0].append(shape[0])
         for d in range(1, depth):  # each of the level-above's items has shape[d] items
             levels[d].extend([shape[d]] * int(np.prod(shape[:d])))
-    flat = np.concatenate([v.reshape(-1) for v in given]) if given else np.empty(0)
+    flat = np.concatenate([v.reshape(-1) for v in given])
     arr: pa.Array = pa.array(flat.astype(leaf.to_pandas_dtype(), copy=False), leaf)
     for d in reversed(range(depth)):
         offsets = pa.array(np.concatenate([[0], np.cumsum(levels[d])]), pa.int32())
