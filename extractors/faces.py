@@ -97,10 +97,12 @@ def jpeg(crop: np.ndarray, quality: int) -> bytes:
 class FacesExtractor(Extractor):
     name = "faces"
     device_sensitive = True
-    version = "5"  # 2: region detection between whole-frame ones (redetect_every); 3: large
+    version = "6"  # 2: region detection between whole-frame ones (redetect_every); 3: large
     # faces looked for on their region scaled down (landmarks shift by < 0.5% of the face);
     # 4: whole-frame turns skipped when no new face is seen (redetect_check); 5: rotated
-    # videos' frames upright, no longer squeezed into the stored width and height
+    # videos' frames upright, no longer squeezed into the stored width and height; 6: frames
+    # decoded in process (the CLI's frames, except spans of open-GOP AVIs and of some MPEG-TS
+    # files, where the CLI showed frames from elsewhere or none)
     nan_ok = ("NaN marks sampled frames without the target face (box, landmarks, score, "
               "embedding), frames between embedded ones (embedding, see embed_every) and a "
               "pooled embedding when no frame has it (no_face)")
