@@ -86,7 +86,7 @@ def test_make_cluster_submits_a_job_and_a_killed_job_resumes_identically(tmp_pat
         for actor in range(1, 11):
             for emo in ("01", "03", "04", "05"):
                 write_wav(root / f"Actor_{actor:02d}" / f"03-01-{emo}-01-01-01-{actor:02d}.wav",
-                          3.0)
+                          12.0)  # long enough that the stop lands mid-run
         make = ["make", "-s", "--no-print-directory", "cluster-ravdess", f"ROOT={root}",
                 f"RAY_ADDRESS=http://127.0.0.1:{dash}", "MER_ETL_ARGS=--shard-size 4"]
         repo = Path(__file__).resolve().parents[1]
