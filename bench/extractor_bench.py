@@ -27,7 +27,8 @@ from pathlib import Path
 
 GROUPS = {
     "audio": [("egemaps", {}), ("egemaps", {"sample_rate": 16_000}), ("audio_stats", {}),
-              ("asr", {}), ("asr", {"pack": 8}), ("asr", {"utterances": 8}),
+              ("asr", {}), ("asr", {"window_s": 30}), ("asr", {"window_s": 15}),
+              ("asr", {"pack": 8}), ("asr", {"utterances": 8}),
               ("wav2vec", {"frames": True}),
               ("wav2vec", {"dtype": "float16"})],
     "faces": [("faces", {"backend": "dlib", "redetect_every": 1, "embed_every": 1}),

@@ -10,17 +10,29 @@ Corpus transcripts stay in the manifest's `transcript` column; these are ASR out
 
 `pack` > 1 puts up to that many consecutive short utterances (each under PACK_MAX_S) into one
 whisper window, with a second of silence between them, and gives each utterance the words
-whose middle falls inside it: whisper encodes a fixed 30 s window however short the clip, so
-on 2-3 s clips one window for eight utterances is the difference. Packed transcripts are not
+whose middle falls inside it: whisper encodes a whole window however short the clip, so on
+2-3 s clips one window for eight utterances is the difference. Packed transcripts are not
 the unpacked ones word for word (each window is decoded as a whole; on the demo the word error
 rate went from 0.35 to 0.90, words at a window's seams landing in the neighbouring utterance),
 and which utterances share a window follows the engine's batches: `pack` is off (1) by default.
 
+`window_s` (10) is the encoder's window for a VAD chunk that fits in it with a second to
+spare; longer chunks get whisper's full 30 s. Whisper pads every chunk to 30 s and encodes it
+whole, which on 2-3 s clips was three quarters of the time; CTranslate2's encoder takes a
+shorter mel, and the decoder attends to what it gets. Measured with tiny.en int8 on one core
+(`make bench-audio`, `make bench-asr`: 48 espeak-ng clips of Harvard sentences in six voices):
+on the demo's 2-3 s clips 3.5x the speed at a lower word error rate (0.26 against 0.35); on 40
+single sentences 0.307 against 0.319, on 8 clips of 12-20 s the same 0.133; where the words
+were the same their times moved 20 ms at the 95th percentile. A 15 s window cost the long clips
+(0.156: their 12-14 s chunks were trimmed too), and windows under 7 s were erratic (5 s: 0.47
+on the sentences, whisper repeating itself), so 10 is both the default and the least allowed;
+30 gives whisper's own behaviour.
+
 `utterances` > 1 sends the VAD chunks of that many utterances (or packed windows) through
 whisperX's batched forward passes together, one language at a time: each utterance gets what
 it gets on its own (tested on CPU: same text, same word times). "auto" is 16 on a GPU, where
-batches fill it, and 1 on a CPU, where they measured slower (whisper encodes a 30 s window per
-chunk either way).
+batches fill it, and 1 on a CPU, where they measured slower (a whole window per chunk either
+way).
 """
 
 from __future__ import annotations
@@ -107,7 +119,7 @@ def resolve_model(ref: str) -> Path:
 class AsrExtractor(Extractor):
     name = "asr"
     device_sensitive = True
-    version = "1"
+    version = "2"  # 2: a 10 s encoder window for chunks up to 9 s (window_s)
     words = "words"  # the word view aligns frame-level features to these
     nan_ok = "NaN is the score of a word the aligner could not time (digits, symbols)"
     default_config: ClassVar[dict[str, Any]] = {
@@ -125,6 +137,9 @@ class AsrExtractor(Extractor):
         # pipeline across utterances): "auto" is 16 on cuda, 1 on cpu (one at a time, as
         # whisperX's own transcribe), or a number
         "utterances": "auto",
+        # whisper's encoder window in seconds for VAD chunks up to window_s - 1 s (longer
+        # ones: the full 30 s); 30 is whisper's own fixed window (see above)
+        "window_s": 10.0,
     }
 
     def __init__(self, device: str = "cpu", **config: Any) -> None:
@@ -133,6 +148,10 @@ class AsrExtractor(Extractor):
         if not (many == "auto" or (isinstance(many, int) and many >= 1)):
             raise ValueError(f"asr: utterances must be 'auto' or a positive number, got "
                              f"{many!r}")
+        window = self.config["window_s"]
+        if not (isinstance(window, int | float) and 10 <= window <= 30):
+            raise ValueError(f"asr: window_s must be a number of seconds from 10 to 30, got "
+                             f"{window!r} (shorter windows measured far worse: see README)")
         self._path = resolve_model(str(self.config["model"]))
         self._align_path = self._resolve_align()
         self._pipeline = None
@@ -201,6 +220,7 @@ class AsrExtractor(Extractor):
             local_files_only=True, threads=int(self.config["threads"]))
         self._aligners: dict[str, tuple] = {}
         self._encoded: list[np.ndarray] = []
+        self._frames = N_FRAMES  # the encoder window of the batch being decoded
         self._remember_encodings()
         # English-only checkpoints (".en") cannot detect a language; whisperx infers that from
         # the model's name, which a directory does not carry.
@@ -225,45 +245,56 @@ class AsrExtractor(Extractor):
 
     def _transcribe(self, audio: np.ndarray) -> tuple[dict, list[np.ndarray]]:
         """whisperX's transcription of one audio, with the encoder output of each chunk."""
-        self._encoded = []
-        result = self._pipeline.transcribe(audio, batch_size=int(self.config["batch_size"]),
-                                           language=self._lang)
-        if len(self._encoded) != len(result["segments"]):
-            self._encoded = []  # not one encoding per chunk: do not guess which is which
-        return result, self._encoded
+        return self._transcribe_many([audio])[0]
 
     def _transcribe_many(self, audios: list[np.ndarray]) -> list[tuple[dict, list[np.ndarray]]]:
-        """What `_transcribe` gives for each audio, with the VAD chunks of all of them going
-        through whisperX's batched forward passes together (one language at a time)."""
+        """whisperX's transcription of each audio, with the VAD chunks of all of them going
+        through its batched forward passes together, one language and one encoder window
+        (`window_s`) at a time: a chunk gets the same window, so the same text, alone or
+        batched with others."""
         from faster_whisper.tokenizer import Tokenizer
 
         pipe = self._pipeline
         chunks = [self._vad_chunks(a) for a in audios]
         langs = [self._lang or pipe.detect_language(a) for a in audios]
-        out: list[tuple[dict, list[np.ndarray]]] = [
-            ({"segments": [], "language": lang}, []) for lang in langs]
+        done: dict[tuple[int, int], tuple[dict, np.ndarray | None]] = {}
         batch = int(self.config["batch_size"])
+        groups: dict[tuple[str, int], list[tuple[int, int, dict]]] = {}
+        for u, cs in enumerate(chunks):
+            for j, c in enumerate(cs):
+                groups.setdefault((langs[u], self._window(c["end"] - c["start"])), []).append(
+                    (u, j, c))
         preset = pipe.tokenizer
         try:
-            for lang in dict.fromkeys(langs):
-                items = [(u, c) for u, cs in enumerate(chunks) if langs[u] == lang for c in cs]
+            for (lang, window), items in groups.items():
                 pipe.tokenizer = Tokenizer(pipe.model.hf_tokenizer,
                                            pipe.model.model.is_multilingual,
                                            task="transcribe", language=lang)
-                self._encoded = []
+                self._encoded, self._frames = [], window
                 data = ({"inputs": audios[u][int(c["start"] * SAMPLE_RATE):
-                                             int(c["end"] * SAMPLE_RATE)]} for u, c in items)
+                                             int(c["end"] * SAMPLE_RATE)]} for u, _, c in items)
                 decoded = list(pipe(data, batch_size=batch, num_workers=0))
                 remembered = len(self._encoded) == len(items)
-                for k, ((u, c), res) in enumerate(zip(items, decoded, strict=True)):
+                for k, ((u, j, c), res) in enumerate(zip(items, decoded, strict=True)):
                     text = res["text"][0] if batch in (0, 1) else res["text"]
-                    out[u][0]["segments"].append({"text": text, "start": round(c["start"], 3),
-                                                  "end": round(c["end"], 3)})
-                    if remembered:
-                        out[u][1].append(self._encoded[k])
+                    done[u, j] = ({"text": text, "start": round(c["start"], 3),
+                                   "end": round(c["end"], 3)},
+                                  self._encoded[k] if remembered else None)
         finally:
-            pipe.tokenizer = preset
-        return [(r, enc if len(enc) == len(r["segments"]) else []) for r, enc in out]
+            pipe.tokenizer, self._frames = preset, N_FRAMES
+        out = []
+        for u, cs in enumerate(chunks):
+            parts = [done[u, j] for j in range(len(cs))]
+            encoded = [e for _, e in parts if e is not None]
+            out.append(({"segments": [seg for seg, _ in parts], "language": langs[u]},
+                        encoded if len(encoded) == len(parts) else []))
+        return out
+
+    def _window(self, seconds: float) -> int:
+        """Mel frames of the encoder window for a VAD chunk of `seconds`: `window_s` when the
+        chunk and a second after it fit in it, else whisper's full 30 s."""
+        window = float(self.config["window_s"])
+        return round(window * 100) if seconds + 1.0 <= window < 30 else N_FRAMES
 
     def _vad_chunks(self, audio: np.ndarray) -> list[dict]:
         """The VAD chunks (at most 30 s) whisperX's transcribe would decode for `audio`."""
@@ -399,21 +430,26 @@ class AsrExtractor(Extractor):
         return words
 
     def _remember_encodings(self) -> None:
-        """Keep the encoder output of every VAD chunk the transcription decodes, in order:
-        word timing needs the same encodings, and whisper's fixed 30 s window makes encoding
-        the dearest step on utterance-length clips. CPU only (the output is read as an array)."""
+        """Encode each batch on the window its chunks were grouped for (`_frames`), and keep
+        the encoder output of every VAD chunk the transcription decodes, in order: word
+        timing needs the same encodings, and encoding is the dearest step on
+        utterance-length clips. Remembering is CPU only (the output is read as an array)."""
         model = self._pipeline.model
-        if model.model.device != "cpu":
-            return
+        keep = model.model.device == "cpu"
         encode = model.encode
 
-        def remembering(features: np.ndarray) -> Any:
+        def windowed(features: np.ndarray) -> Any:
+            # whisperX pads every chunk's mel to 30 s; the frames past the window are that
+            # padding (the chunk and a second after it fit in the window: _window)
+            if features.shape[-1] > self._frames:
+                features = np.ascontiguousarray(features[..., : self._frames])
             out = encode(features)
-            enc = np.asarray(out)
-            self._encoded.extend(enc[i : i + 1] for i in range(enc.shape[0]))
+            if keep:
+                enc = np.asarray(out)
+                self._encoded.extend(enc[i : i + 1] for i in range(enc.shape[0]))
             return out
 
-        model.encode = remembering
+        model.encode = windowed
 
     def _encoding(self, encoded: list[np.ndarray], index: int, chunk: np.ndarray) -> Any:
         """Chunk `index`'s encoder output: remembered from the transcription, else computed."""
@@ -425,7 +461,11 @@ class AsrExtractor(Extractor):
         model = self._pipeline.model
         mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
                                   padding=N_SAMPLES - chunk.shape[0])
-        return model.encode(mel[:, :N_FRAMES].numpy())
+        self._frames = self._window(chunk.shape[0] / SAMPLE_RATE)
+        try:
+            return model.encode(mel[:, :N_FRAMES].numpy())
+        finally:
+            self._frames = N_FRAMES
 
     def _whisper_words(self, encoded: list[np.ndarray], index: int, segment: dict,
                        audio: np.ndarray, language: str) -> list[dict]:
