@@ -1,7 +1,8 @@
 """ASR's encoder window (`asr.window_s`) against whisper's own 30 s: speed and word error rate
 on speech whose words are known. 40 Harvard sentences (single clips, 2-5 s) and 8 clips of 4-6
-of them (12-20 s), spoken by espeak-ng in six voices at four speeds, 16 kHz through sox; tiny.en
-int8 on one core. Also how far word times move where both windows give the same words.
+of them (12-20 s), spoken by espeak-ng in six voices at four speeds, 16 kHz through sox
+(-R: the same dither on every run); tiny.en int8 on one core. Also how far word times move
+where both windows give the same words.
 
 Writes bench/asr-results.md. Run with `make bench-asr`.
 """
@@ -80,7 +81,7 @@ def corpus(root: Path) -> dict[str, tuple[np.ndarray, str]]:
         text = " ".join(lines)
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text],
                        check=True)
-        subprocess.run(["sox", "-V1", str(raw), "-r", "16000", "-c", "1", str(wav),
+        subprocess.run(["sox", "-V1", "-R", str(raw), "-r", "16000", "-c", "1", str(wav),
                         "pad", "0.3", "0.4"], check=True)
         out[name] = (sf.read(str(wav), dtype="float32")[0], text)
     return out

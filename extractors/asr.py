@@ -22,11 +22,12 @@ whole, which on 2-3 s clips was three quarters of the time; CTranslate2's encode
 shorter mel, and the decoder attends to what it gets. Measured with tiny.en int8 on one core
 (`make bench-audio`, `make bench-asr`: 48 espeak-ng clips of Harvard sentences in six voices):
 on the demo's 2-3 s clips 3.5x the speed at a lower word error rate (0.26 against 0.35); on 40
-single sentences 0.307 against 0.319, on 8 clips of 12-20 s the same 0.133; where the words
+single sentences 0.304 against 0.326, on 8 clips of 12-20 s the same 0.136; where the words
 were the same their times moved 20 ms at the 95th percentile. A 15 s window cost the long clips
 (0.156: their 12-14 s chunks were trimmed too), and windows under 7 s were erratic (5 s: 0.47
 on the sentences, whisper repeating itself), so 10 is both the default and the least allowed;
-30 gives whisper's own behaviour.
+30 gives whisper's own behaviour. On audio tiny.en cannot read, a short window loops more often
+("to be able to be able ..."): a chunk whose text loops (`_looping`) is decoded again on 30 s.
 
 `utterances` > 1 sends the VAD chunks of that many utterances (or packed windows) through
 whisperX's batched forward passes together, one language at a time: each utterance gets what
@@ -114,6 +115,19 @@ def resolve_model(ref: str) -> Path:
     return local_model(ref, "asr: model", f"fetch it once with faster_whisper.utils."
                        f"download_model({ref!r}) or pass a local CTranslate2 directory",
                        download=download_model)
+
+
+def _looping(segment: dict, ratio: float | None) -> bool:
+    """Whisper stuck repeating itself: more words than speech holds (over 6 a second) or text
+    that compresses as whisper's own fallback threshold says a loop does. A short window made
+    this likelier on audio tiny.en cannot read (a voice pitched up six semitones: "to be able
+    to be able ..." where the 30 s window said "Thank you for watching!")."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    text = segment["text"].strip()
+    seconds = segment["end"] - segment["start"]
+    return bool(text) and (len(text.split()) > 1 + 6 * seconds
+                           or get_compression_ratio(text) > (ratio or 2.4))
 
 
 class AsrExtractor(Extractor):
@@ -252,43 +266,62 @@ class AsrExtractor(Extractor):
         through its batched forward passes together, one language and one encoder window
         (`window_s`) at a time: a chunk gets the same window, so the same text, alone or
         batched with others."""
-        from faster_whisper.tokenizer import Tokenizer
-
         pipe = self._pipeline
         chunks = [self._vad_chunks(a) for a in audios]
         langs = [self._lang or pipe.detect_language(a) for a in audios]
-        done: dict[tuple[int, int], tuple[dict, np.ndarray | None]] = {}
-        batch = int(self.config["batch_size"])
+        done: dict[tuple[int, int], tuple[dict, np.ndarray | None, int]] = {}
         groups: dict[tuple[str, int], list[tuple[int, int, dict]]] = {}
         for u, cs in enumerate(chunks):
             for j, c in enumerate(cs):
                 groups.setdefault((langs[u], self._window(c["end"] - c["start"])), []).append(
                     (u, j, c))
+        # Short windows first: a chunk whose text loops there is decoded again on 30 s.
+        full = {k: list(v) for k, v in groups.items() if k[1] == N_FRAMES}
         preset = pipe.tokenizer
         try:
             for (lang, window), items in groups.items():
-                pipe.tokenizer = Tokenizer(pipe.model.hf_tokenizer,
-                                           pipe.model.model.is_multilingual,
-                                           task="transcribe", language=lang)
-                self._encoded, self._frames = [], window
-                data = ({"inputs": audios[u][int(c["start"] * SAMPLE_RATE):
-                                             int(c["end"] * SAMPLE_RATE)]} for u, _, c in items)
-                decoded = list(pipe(data, batch_size=batch, num_workers=0))
-                remembered = len(self._encoded) == len(items)
-                for k, ((u, j, c), res) in enumerate(zip(items, decoded, strict=True)):
-                    text = res["text"][0] if batch in (0, 1) else res["text"]
-                    done[u, j] = ({"text": text, "start": round(c["start"], 3),
-                                   "end": round(c["end"], 3)},
-                                  self._encoded[k] if remembered else None)
+                if window == N_FRAMES:
+                    continue
+                for item, result in zip(items, self._decode(audios, items, lang, window),
+                                        strict=True):
+                    if _looping(result[0], pipe.options.compression_ratio_threshold):
+                        full.setdefault((lang, N_FRAMES), []).append(item)
+                    else:
+                        done[item[0], item[1]] = result
+            for (lang, window), items in full.items():
+                for item, result in zip(items, self._decode(audios, items, lang, window),
+                                        strict=True):
+                    done[item[0], item[1]] = result
         finally:
             pipe.tokenizer, self._frames = preset, N_FRAMES
         out = []
         for u, cs in enumerate(chunks):
             parts = [done[u, j] for j in range(len(cs))]
-            encoded = [e for _, e in parts if e is not None]
-            out.append(({"segments": [seg for seg, _ in parts], "language": langs[u]},
+            encoded = [e for _, e, _ in parts if e is not None]
+            out.append(({"segments": [seg for seg, _, _ in parts], "language": langs[u],
+                         "windows": [w for _, _, w in parts]},
                         encoded if len(encoded) == len(parts) else []))
         return out
+
+    def _decode(self, audios: list[np.ndarray], items: list[tuple[int, int, dict]], lang: str,
+                window: int) -> list[tuple[dict, np.ndarray | None, int]]:
+        """(segment, remembered encoding or None, window) for each (utterance, chunk index,
+        VAD chunk), decoded in whisperX's batched forward passes on one encoder window."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        pipe = self._pipeline
+        batch = int(self.config["batch_size"])
+        pipe.tokenizer = Tokenizer(pipe.model.hf_tokenizer, pipe.model.model.is_multilingual,
+                                   task="transcribe", language=lang)
+        self._encoded, self._frames = [], window
+        data = ({"inputs": audios[u][int(c["start"] * SAMPLE_RATE):
+                                     int(c["end"] * SAMPLE_RATE)]} for u, _, c in items)
+        decoded = list(pipe(data, batch_size=batch, num_workers=0))
+        remembered = len(self._encoded) == len(items)
+        return [({"text": res["text"][0] if batch in (0, 1) else res["text"],
+                  "start": round(c["start"], 3), "end": round(c["end"], 3)},
+                 self._encoded[k] if remembered else None, window)
+                for k, ((_, _, c), res) in enumerate(zip(items, decoded, strict=True))]
 
     def _window(self, seconds: float) -> int:
         """Mel frames of the encoder window for a VAD chunk of `seconds`: `window_s` when the
@@ -316,8 +349,9 @@ class AsrExtractor(Extractor):
         if self._align_path is not None and segments:
             words = self._align_ctc(segments, audio, language)
         else:
+            windows = result.get("windows") or [N_FRAMES] * len(result["segments"])
             words = [w for i, s in chunks
-                     for w in self._whisper_words(encoded, i, s, audio, language)]
+                     for w in self._whisper_words(encoded, i, s, audio, language, windows[i])]
         return self._arrays(segments, words, language, audio.size / SAMPLE_RATE)
 
     def _utterances(self) -> int:
@@ -451,7 +485,8 @@ class AsrExtractor(Extractor):
 
         model.encode = windowed
 
-    def _encoding(self, encoded: list[np.ndarray], index: int, chunk: np.ndarray) -> Any:
+    def _encoding(self, encoded: list[np.ndarray], index: int, chunk: np.ndarray,
+                  window: int) -> Any:
         """Chunk `index`'s encoder output: remembered from the transcription, else computed."""
         from faster_whisper.transcribe import get_ctranslate2_storage
         from whisperx.audio import N_SAMPLES, log_mel_spectrogram
@@ -461,14 +496,14 @@ class AsrExtractor(Extractor):
         model = self._pipeline.model
         mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
                                   padding=N_SAMPLES - chunk.shape[0])
-        self._frames = self._window(chunk.shape[0] / SAMPLE_RATE)
+        self._frames = window  # the window its text was decoded on
         try:
             return model.encode(mel[:, :N_FRAMES].numpy())
         finally:
             self._frames = N_FRAMES
 
     def _whisper_words(self, encoded: list[np.ndarray], index: int, segment: dict,
-                       audio: np.ndarray, language: str) -> list[dict]:
+                       audio: np.ndarray, language: str, window: int) -> list[dict]:
         """Whisper's own word times for one VAD chunk's text: the decoded tokens aligned to
         the chunk's encoder output by faster-whisper's DTW over cross-attention."""
         from faster_whisper.tokenizer import Tokenizer
@@ -477,7 +512,7 @@ class AsrExtractor(Extractor):
         model = self._pipeline.model
         lo, hi = int(segment["start"] * SAMPLE_RATE), int(segment["end"] * SAMPLE_RATE)
         chunk = audio[lo:hi]
-        encoding = self._encoding(encoded, index, chunk)
+        encoding = self._encoding(encoded, index, chunk, window)
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual,
                               task="transcribe", language=language)
         tokens = tokenizer.encode(" " + segment["text"].strip())

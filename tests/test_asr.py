@@ -162,3 +162,26 @@ def test_short_chunks_are_encoded_on_a_shorter_window_at_whispers_accuracy(asr, 
     for bad in (5, 31, "15"):
         with pytest.raises(ValueError, match="window_s must be a number of seconds from 10"):
             build("asr", window_s=bad)
+
+
+def test_a_chunk_that_loops_on_the_short_window_is_decoded_again_on_30_s(asr, speech,
+                                                                       monkeypatch):
+    """Whisper looping ("to be able to be able ...", more words than 6 a second, or text that
+    compresses past whisper's threshold) on the short window: that chunk's text, and the
+    encoding its words are timed on, come from the full 30 s window."""
+    from mer_etl.extractors import asr as module
+
+    loop = "I'm not going to be able to be able to be able to be able to be able"
+    assert module._looping({"text": loop, "start": 0.03, "end": 1.6}, 2.4)
+    assert module._looping({"text": "the " * 12, "start": 0.0, "end": 4.0}, 2.4)
+    assert not module._looping({"text": "No, no, no, no.", "start": 0.03, "end": 1.6}, 2.4)
+    assert not module._looping({"text": SENTENCES[0], "start": 0.1, "end": 2.9}, 2.4)
+    whole = build("asr", window_s=30)
+    whole.setup()
+    monkeypatch.setattr(module, "_looping", lambda segment, ratio: True)
+    result, encoded = asr._transcribe(speech[1])
+    assert [e.shape[1] for e in encoded] == [1500] and result["windows"] == [3000]
+    got = asr.extract(speech[1], 16_000)
+    want = whole.extract(speech[1], 16_000)
+    assert str(got["text"]) == str(want["text"])
+    assert np.array_equal(got["word_start"], want["word_start"])
