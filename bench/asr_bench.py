@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.extractor_bench import _wer
+from bench.extractor_bench import _wer, cpu_name
 
 HARVARD = """The birch canoe slid on the smooth planks.
 Glue the sheet to the dark blue background.
@@ -115,7 +115,7 @@ def main() -> None:
     lines = [
         "# ASR encoder window against whisper's 30 s",
         "",
-        f"Machine: {_cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"{datetime.now(UTC):%Y-%m-%d}. Reproduce: `make bench-asr`.",
         "",
         f"Speech: {sum(n[0] == 's' for n in clips)} Harvard sentences (one clip each) and "
@@ -139,12 +139,6 @@ def main() -> None:
         lines.append(f"| {window} | {busy:.2f} | {media / busy:.2f} | {wer['s']:.3f} | "
                      f"{wer['l']:.3f} | {same} of {len(clips)} | {spread} |")
     Path("bench/asr-results.md").write_text("\n".join(lines) + "\n")
-
-
-def _cpu() -> str:
-    return next((line.split(":", 1)[1].strip() for line in
-                 Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), platform.processor())
 
 
 if __name__ == "__main__":

@@ -136,10 +136,18 @@ def main() -> None:
     write(args.group, results, len(files))
 
 
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    try:
+        return next((line.split(":", 1)[1].strip() for line in
+                     Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")), "") or platform.processor()
+    except OSError:
+        return platform.processor()
+
+
 def write(group: str, results: list[dict], n_files: int) -> None:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = cpu_name()
     lines = [f"# {group} extractors, one core each, on the demo corpus",
              "",
              f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}; "

@@ -22,6 +22,7 @@ from typing import Self
 import psutil
 import ray
 
+from bench.extractor_bench import cpu_name
 from mer_etl import extractors
 from mer_etl.demo import generate, many_performances
 from mer_etl.media.arrays import rows_to_table
@@ -159,14 +160,7 @@ def sequential(root: Path, out: Path, names: list[str] | None = None) -> dict:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name() or platform.machine()
     return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB, "
             f"Python {platform.python_version()}, Ray {ray.__version__}, {platform.system()}")
 

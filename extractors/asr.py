@@ -235,7 +235,7 @@ class AsrExtractor(Extractor):
         self._aligners: dict[str, tuple] = {}
         self._encoded: list[np.ndarray] = []
         self._frames = N_FRAMES  # the encoder window of the batch being decoded
-        self._remember_encodings()
+        self._wrap_encode()
         # English-only checkpoints (".en") cannot detect a language; whisperx infers that from
         # the model's name, which a directory does not carry.
         multilingual = self._pipeline.model.model.is_multilingual
@@ -463,7 +463,7 @@ class AsrExtractor(Extractor):
                 last = end
         return words
 
-    def _remember_encodings(self) -> None:
+    def _wrap_encode(self) -> None:
         """Encode each batch on the window its chunks were grouped for (`_frames`), and keep
         the encoder output of every VAD chunk the transcription decodes, in order: word
         timing needs the same encodings, and encoding is the dearest step on
@@ -496,11 +496,7 @@ class AsrExtractor(Extractor):
         model = self._pipeline.model
         mel = log_mel_spectrogram(chunk, n_mels=model.feat_kwargs.get("feature_size") or 80,
                                   padding=N_SAMPLES - chunk.shape[0])
-        self._frames = window  # the window its text was decoded on
-        try:
-            return model.encode(mel[:, :N_FRAMES].numpy())
-        finally:
-            self._frames = N_FRAMES
+        return model.encode(mel[:, :window].numpy())  # the window its text was decoded on
 
     def _whisper_words(self, encoded: list[np.ndarray], index: int, segment: dict,
                        audio: np.ndarray, language: str, window: int) -> list[dict]:

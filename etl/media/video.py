@@ -37,9 +37,15 @@ def frame_size(path: str, uri: str, max_side: int) -> tuple[int, int, float]:
 
     A rotated phone video comes out upright, as ffmpeg decodes it, so its width and height
     swap."""
+    return _probe(path, uri, max_side)[1:]
+
+
+def _probe(path: str, uri: str, max_side: int) -> tuple[int, int, int, float]:
+    """(display rotation in degrees, output width, height, scale back): the first frame gives
+    the rotation, the stream its stored size."""
     with _open(path, uri) as container:
-        first = _first_frame(container)
-        return _out_size(container.streams.video[0], _rotation(first), max_side)
+        rotation = _rotation(_first_frame(container))
+        return (rotation, *_out_size(container.streams.video[0], rotation, max_side, uri))
 
 
 def _open(path: str, uri: str) -> av.container.InputContainer:
@@ -72,10 +78,11 @@ def _rotation(frame: object | None) -> int:
     return round(getattr(frame, "rotation", 0) or 0) % 360
 
 
-def _out_size(stream: object, rotation: int, max_side: int) -> tuple[int, int, float]:
+def _out_size(stream: object, rotation: int, max_side: int, uri: str
+              ) -> tuple[int, int, float]:
     w, h = stream.codec_context.width, stream.codec_context.height  # type: ignore[attr-defined]
     if not w or not h:
-        raise DecodeError("expected a video stream with a frame size, found none")
+        raise DecodeError(f"{uri}: expected a video stream with a frame size, found none")
     if rotation % 180 == 90:  # ffmpeg turns the frames upright
         w, h = h, w
     scale = min(1.0, max_side / max(w, h))
@@ -90,14 +97,9 @@ def iter_frames(uri: str, start: float | None = None, end: float | None = None,
     import av
 
     with local_path(uri) as path:
-        with _open(path, uri) as probe:  # a second open is cheaper than seeking back
-            rotation = _rotation(_first_frame(probe))
-            try:
-                width, height, back = _out_size(probe.streams.video[0], rotation, max_side)
-            except DecodeError as exc:
-                raise DecodeError(f"{uri}: {exc}") from None
+        rotation, width, height, back = _probe(path, uri, max_side)
         i = 0
-        with _open(path, uri) as container:
+        with _open(path, uri) as container:  # a second open is cheaper than seeking back
             try:
                 for frame in _decoded_span(container, rotation, start, end, fps,
                                            width, height, uri):
