@@ -1,5 +1,6 @@
 """End-to-end benchmark: mer-etl on Ray with 1 and 2 CPUs against a plain sequential per-file
-loop over the same extractors, and peak memory at 1x and 10x the corpus size.
+loop over the same extractors, peak memory at 1x and 10x the corpus size, and the fixed cost of
+a run on 2 and 320 clips, with Ray up and as a one-off `mer-etl run` in its own process.
 
 Writes bench/results.md. Run with `make bench` (numbers depend on the machine; the file says
 which one produced them).
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +39,7 @@ EXTRACTORS = ["egemaps", "audio_stats"]
 class Sampler:
     """Calls `sample()` every `every` seconds on a thread while the `with` block runs."""
 
-    every = 0.1
+    every = 0.5
 
     def __init__(self) -> None:
         self._stop = threading.Event()
@@ -133,6 +137,31 @@ def ray_run(root: Path, out: Path, cpus: int, wav2vec: Path | None = None,
             "features": features, "rows": result.card["counts"]["utterances"]}
 
 
+def cli_run(root: Path, out: Path, cpus: int, names: list[str] | None = None) -> dict:
+    """A one-off `mer-etl run` as a user types it: its own process (imports, Ray's start and
+    stop, the summary all in the wall), timed from the outside."""
+    names = names or EXTRACTORS
+    cli = Path(sys.executable).with_name("mer-etl")
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        subprocess.run([str(cli), "run", "ravdess", "--root", str(root), "--out", str(out),
+                        "--extractors", ",".join(names), "--num-cpus", str(cpus)],
+                       check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+    card = json.loads(next(out.glob("*/*/dataset.json")).read_text())
+    stats = card["run"]
+    busy = sum(stats["stage_seconds"].values())
+    return {"wall": wall, "audio": stats["audio_seconds"], "busy": stats["stage_seconds"],
+            "utilisation": busy / (wall * cpus), "rss": mem.peak,
+            "rows": card["counts"]["utterances"]}
+
+
+def fixed_cost(r: dict, cpus: int) -> float:
+    """The wall a run spends beyond its stages' work spread over its CPUs: what #14 calls the
+    fixed cost (imports, Ray's start, planning and hashing, actor start, the tail, the card)."""
+    return r["wall"] - sum(r["busy"].values()) / cpus
+
+
 def sequential(root: Path, out: Path, names: list[str] | None = None) -> dict:
     """What the one-script-per-corpus approach does: one file after another, one process."""
     exs = [extractors.build(n) for n in names or EXTRACTORS]
@@ -177,6 +206,8 @@ def main() -> None:
         generate(large, many_performances(args.clips), video=False)
         generate(small, many_performances(args.clips // 10), video=False)
         generate(tiny, many_performances(2), video=False)
+        c320 = work / "c320"
+        generate(c320, many_performances(320), video=False)
         long = work / "long"
         generate(long, many_performances(160), video=False)
         lengthen(long, 20.0)
@@ -185,6 +216,9 @@ def main() -> None:
             "ray, 2 CPUs, 2 clips (fixed cost)": ray_run(tiny, work / "o0", 2),
             "ray, 2 CPUs, 2 clips, Ray start and stop in the wall": ray_run(
                 tiny, work / "o0c", 2, cold=True),
+            "ray, 2 CPUs, 320 clips, eGeMAPS": ray_run(c320, work / "f1", 2, names=["egemaps"]),
+            "one-off `mer-etl run`, 2 CPUs, 320 clips, eGeMAPS": cli_run(
+                c320, work / "f2", 2, ["egemaps"]),
             "ray, 2 CPUs, 1x": ray_run(small, work / "o1", 2),
             "ray, 1 CPU, 10x": ray_run(large, work / "o2", 1),
             "ray, 2 CPUs, 10x": ray_run(large, work / "o3", 2),
@@ -243,6 +277,11 @@ def write(path: Path, results: dict, clips: int, gen: float) -> None:
         "- utilisation = busy seconds of all stages / (wall seconds x CPUs)",
         "- driver peak RSS against features written: the driver gets each row's ids, "
         "outcomes and timings and each file's sha256; the workers write the shards",
+        "- fixed cost on 320 clips (#14's measure: the wall beyond the stages' busy seconds "
+        "over the CPUs), eGeMAPS: "
+        f"{fixed_cost(results['ray, 2 CPUs, 320 clips, eGeMAPS'], 2):.1f} s with Ray up, "
+        f"{fixed_cost(results['one-off `mer-etl run`, 2 CPUs, 320 clips, eGeMAPS'], 2):.1f} s "
+        "for a one-off `mer-etl run` (its own process: imports, Ray's start and stop)",
         f"- fixed cost per run (2 clips, wall): "
         f"{results['ray, 2 CPUs, 2 clips, Ray start and stop in the wall']['wall']:.1f} s with "
         "Ray's start and stop (a one-off `mer-etl run`); every other ray row, like a run on a "
