@@ -137,13 +137,23 @@ def main() -> None:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what platform knows."""
+    """The CPU's model name with its family, model and widest vector extension (Linux
+    /proc/cpuinfo), else what platform knows. A virtual machine's model name can be as bare as
+    "AMD EPYC" for hosts whose per-core speed differs 2-3x (CTranslate2's int8 with and
+    without AVX-512), so the rest is what tells two results files' machines apart."""
     try:
-        return next((line.split(":", 1)[1].strip() for line in
-                     Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name")), "") or platform.processor()
+        info: dict[str, str] = {}
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())  # the first processor's
     except OSError:
         return platform.processor()
+    name = info.get("model name") or platform.processor()
+    if "cpu family" not in info:
+        return name
+    flags = info.get("flags", "").split()
+    vector = next((f.upper() for f in ("avx512f", "avx2", "avx") if f in flags), "no AVX")
+    return f"{name} (family {info['cpu family']} model {info.get('model', '?')}, {vector})"
 
 
 def write(group: str, results: list[dict], n_files: int) -> None:

@@ -190,7 +190,7 @@ def sequential(root: Path, out: Path, names: list[str] | None = None) -> dict:
 
 def machine() -> str:
     cpu = cpu_name() or platform.machine()
-    return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+    return (f"{os.cpu_count()} cores of {cpu}, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
             f"Python {platform.python_version()}, Ray {ray.__version__}, {platform.system()}")
 
 
