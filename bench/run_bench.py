@@ -127,14 +127,19 @@ def ray_run(root: Path, out: Path, cpus: int, wav2vec: Path | None = None,
             ray.shutdown()
         if cold:
             wall = time.perf_counter() - t0
-    stats = result.card["run"]
-    busy = sum(stats["stage_seconds"].values())
     features = sum(f["bytes"] for rel, f in result.card["files"].items()
                    if rel.startswith(("features/", "shards/")))
+    return {**card_row(result.card, wall, cpus, mem.peak), "driver": mem.driver,
+            "driver_growth": mem.driver - mem.driver_start, "features": features}
+
+
+def card_row(card: dict, wall: float, cpus: int, peak: int) -> dict:
+    """A Ray row's figures from the run's card: audio, busy seconds per stage, utilisation."""
+    stats = card["run"]
+    busy = sum(stats["stage_seconds"].values())
     return {"wall": wall, "audio": stats["audio_seconds"], "busy": stats["stage_seconds"],
-            "utilisation": busy / (wall * cpus), "rss": mem.peak, "driver": mem.driver,
-            "driver_growth": mem.driver - mem.driver_start,
-            "features": features, "rows": result.card["counts"]["utterances"]}
+            "utilisation": busy / (wall * cpus), "rss": peak,
+            "rows": card["counts"]["utterances"]}
 
 
 def cli_run(root: Path, out: Path, cpus: int, names: list[str] | None = None) -> dict:
@@ -149,11 +154,7 @@ def cli_run(root: Path, out: Path, cpus: int, names: list[str] | None = None) ->
                        check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
     card = json.loads(next(out.glob("*/*/dataset.json")).read_text())
-    stats = card["run"]
-    busy = sum(stats["stage_seconds"].values())
-    return {"wall": wall, "audio": stats["audio_seconds"], "busy": stats["stage_seconds"],
-            "utilisation": busy / (wall * cpus), "rss": mem.peak,
-            "rows": card["counts"]["utterances"]}
+    return card_row(card, wall, cpus, mem.peak)
 
 
 def fixed_cost(r: dict, cpus: int) -> float:
